@@ -1,0 +1,259 @@
+"""The FocalNet model (Yang et al., 2022) in Keras 3.
+
+Departures from the official ``classification/focalnet.py``, none of which
+change the function computed:
+
+- channels-last ``(batch, height, width, channels)`` tensors throughout, so
+  blocks need no H/W bookkeeping and the official 1x1 conv ``h`` is a Dense;
+- optional preprocessing inside the model (``input_mean``/``input_std``), so
+  a saved model takes images as a dataset gives them;
+- gates and modulators are returned on request (``return_maps``), never
+  stored on the layers;
+- an image size that the patch and downsampling factors do not divide is an
+  error rather than being cropped or padded silently.
+"""
+
+import keras
+from keras import ops
+
+from focal_utils.layers import FocalNetStage, PatchEmbedding, drop_path_rates
+from focal_utils.layers.common import (
+    SERIALIZATION_PACKAGE,
+    check_positive_int,
+    check_rate,
+    dense,
+    layer_norm,
+)
+
+
+def _as_pair(value, name):
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2:
+        raise ValueError(f"`{name}` must be an int or (height, width). Received: {name}={value!r}")
+    for v in pair:
+        check_positive_int(name, v)
+    return pair
+
+
+def _per_stage(value, name, num_stages):
+    values = [value] * num_stages if isinstance(value, int) else list(value)
+    if len(values) != num_stages:
+        raise ValueError(
+            f"`{name}` needs one value per stage ({num_stages} stages, from "
+            f"`depths`). Received: {name}={value!r}"
+        )
+    for v in values:
+        check_positive_int(name, v)
+    return values
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class FocalNet(keras.Model):
+    """Focal Modulation Network for image classification.
+
+    Patch embedding, ``len(depths)`` stages (channels double and resolution
+    halves after every stage but the last), LayerNorm, global average pooling
+    and a linear head that returns **logits**.
+
+    Args:
+        num_classes: int; 0 drops the head and returns pooled features.
+        image_size: int or (height, width), the input size the model is
+            built for; it must be a multiple of ``patch_size * 2**(stages-1)``.
+        in_channels: int, input channels.
+        patch_size: int, stride of the stem.
+        embed_dim: int, channels of the first stage.
+        depths: blocks per stage.
+        focal_levels, focal_windows: int or one per stage.
+        mlp_ratio, drop_rate, use_layerscale, layerscale_value, use_postln,
+        use_postln_in_modulation, normalize_modulator, gate_activation: see
+            ``FocalNetBlock`` and ``FocalModulation``.
+        drop_path_rate: float, stochastic depth of the last block; rates rise
+            linearly from 0 over all blocks.
+        use_conv_embed: bool, overlapping stem and downsampling convolutions.
+        input_mean, input_std: None or per-channel floats; if given, inputs
+            are standardised inside the model (``(x - mean) / std``).
+
+    Input shape: ``(batch, height, width, in_channels)``, any numeric dtype.
+    Output shape: ``(batch, num_classes)`` logits.
+
+    Raises:
+        ValueError: for a bad configuration or an input of the wrong rank,
+            channel count or size.
+
+    Reference: https://arxiv.org/abs/2203.11926
+    """
+
+    def __init__(self, num_classes=1000, image_size=224, in_channels=3,
+                 patch_size=4, embed_dim=96, depths=(2, 2, 6, 2),
+                 focal_levels=2, focal_windows=3, mlp_ratio=4.0, drop_rate=0.0,
+                 drop_path_rate=0.1, use_conv_embed=False, use_layerscale=False,
+                 layerscale_value=1e-4, use_postln=False,
+                 use_postln_in_modulation=False, normalize_modulator=False,
+                 gate_activation=None, input_mean=None, input_std=None, **kwargs):
+        super().__init__(**kwargs)
+        depths = [depths] if isinstance(depths, int) else list(depths)
+        if not depths:
+            raise ValueError("`depths` needs at least one stage. Received: depths=[]")
+        self.depths = _per_stage(depths, "depths", len(depths))
+        num_stages = len(self.depths)
+        self.focal_levels = _per_stage(focal_levels, "focal_levels", num_stages)
+        self.focal_windows = _per_stage(focal_windows, "focal_windows", num_stages)
+        check_positive_int("num_classes", num_classes, minimum=0)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("patch_size", patch_size)
+        check_positive_int("embed_dim", embed_dim)
+        check_rate("drop_rate", drop_rate)
+        check_rate("drop_path_rate", drop_path_rate)
+        self.num_classes = num_classes
+        self.image_size = _as_pair(image_size, "image_size")
+        self.in_channels = in_channels
+        self.patch_size = patch_size
+        self.embed_dim = embed_dim
+        self.mlp_ratio = mlp_ratio
+        self.drop_rate = drop_rate
+        self.drop_path_rate = drop_path_rate
+        self.use_conv_embed = use_conv_embed
+        self.input_mean = None if input_mean is None else [float(v) for v in input_mean]
+        self.input_std = None if input_std is None else [float(v) for v in input_std]
+        self._check_preprocessing()
+        self.block_options = dict(
+            mlp_ratio=mlp_ratio, drop_rate=drop_rate,
+            use_layerscale=use_layerscale, layerscale_value=layerscale_value,
+            use_postln=use_postln,
+            use_postln_in_modulation=use_postln_in_modulation,
+            normalize_modulator=normalize_modulator,
+            gate_activation=gate_activation,
+        )
+        self.stage_dims = [embed_dim * 2**i for i in range(num_stages)]
+        self.num_features = self.stage_dims[-1]
+
+        self.patch_embed = PatchEmbedding(
+            embed_dim, patch_size, use_conv_embed=use_conv_embed, name="patch_embed"
+        )
+        self.pos_drop = keras.layers.Dropout(drop_rate, name="pos_drop")
+        rates = drop_path_rates(drop_path_rate, self.depths)
+        self.stages = [
+            FocalNetStage(
+                rates[i],
+                downsample_dim=self.stage_dims[i + 1] if i < num_stages - 1 else None,
+                use_conv_embed=use_conv_embed,
+                focal_level=self.focal_levels[i],
+                focal_window=self.focal_windows[i],
+                name=f"stage_{i}",
+                **self.block_options,
+            )
+            for i in range(num_stages)
+        ]
+        self.norm = layer_norm("norm")
+        self.head = dense(num_classes, "head") if num_classes > 0 else None
+
+    # -- checks -----------------------------------------------------------
+    @property
+    def reduction(self):
+        """Total downsampling from the image to the last stage's grid."""
+        return self.patch_size * 2 ** (len(self.depths) - 1)
+
+    def _check_preprocessing(self):
+        for name in ("input_mean", "input_std"):
+            value = getattr(self, name)
+            if value is not None and len(value) != self.in_channels:
+                raise ValueError(
+                    f"`{name}` needs one value per input channel "
+                    f"(in_channels={self.in_channels}). Received: {name}={value}"
+                )
+        if (self.input_mean is None) != (self.input_std is None):
+            raise ValueError("Give both `input_mean` and `input_std`, or neither.")
+        if self.input_std is not None and min(self.input_std) <= 0:
+            raise ValueError(f"`input_std` must be positive. Received: {self.input_std}")
+
+    def _check_input_shape(self, shape):
+        if len(shape) != 4:
+            raise ValueError(
+                "FocalNet expects images of shape (batch, height, width, "
+                f"channels), channels last. Received: input shape {tuple(shape)}"
+            )
+        if shape[-1] is not None and shape[-1] != self.in_channels:
+            raise ValueError(
+                f"FocalNet was configured for in_channels={self.in_channels}, "
+                f"but the input has {shape[-1]} channels. Received: input shape "
+                f"{tuple(shape)}"
+            )
+        for axis, size in zip(("height", "width"), shape[1:3]):
+            if size is not None and size % self.reduction:
+                raise ValueError(
+                    f"The image {axis} ({size}) must be a multiple of "
+                    f"{self.reduction} = patch_size ({self.patch_size}) x 2^"
+                    f"{len(self.depths) - 1} downsamplings. Resize the images or "
+                    f"choose another patch_size/depths. Received: input shape "
+                    f"{tuple(shape)}"
+                )
+
+    # -- Keras API --------------------------------------------------------
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        shape = self.patch_embed.compute_output_shape(input_shape)
+        self.patch_embed.build(input_shape)
+        self.pos_drop.build(shape)
+        for stage in self.stages:
+            stage.build(shape)
+            shape = stage.compute_output_shape(shape)
+        self.norm.build(shape)
+        if self.head is not None:
+            self.head.build((shape[0], self.num_features))
+
+    def _preprocess(self, images):
+        x = ops.cast(images, self.compute_dtype)
+        if self.input_mean is not None:
+            mean = ops.convert_to_tensor(self.input_mean, dtype=x.dtype)
+            std = ops.convert_to_tensor(self.input_std, dtype=x.dtype)
+            x = (x - mean) / std
+        return x
+
+    def forward_features(self, images, training=None, return_maps=False):
+        """Normalised feature map of the last stage, ``(B, h, w, num_features)``.
+
+        With ``return_maps=True`` also returns ``{"stage_i/block_j": maps}``.
+        """
+        self._check_input_shape(images.shape)
+        x = self.pos_drop(self.patch_embed(self._preprocess(images)), training=training)
+        all_maps = {}
+        for i, stage in enumerate(self.stages):
+            x, stage_maps = stage(x, training=training, return_maps=True)
+            for j, block_maps in enumerate(stage_maps):
+                all_maps[f"stage_{i}/block_{j}"] = block_maps
+        x = self.norm(x)
+        return (x, all_maps) if return_maps else x
+
+    def forward_head(self, features, pre_logits=False):
+        """Pool a feature map and apply the head (skipped if ``pre_logits``)."""
+        x = ops.mean(features, axis=(1, 2))
+        if pre_logits or self.head is None:
+            return x
+        return self.head(x)
+
+    def call(self, images, training=None, return_maps=False):
+        features, maps = self.forward_features(images, training, return_maps=True)
+        logits = self.forward_head(features)
+        return (logits, maps) if return_maps else logits
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes or self.num_features)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_classes=self.num_classes,
+            image_size=list(self.image_size),
+            in_channels=self.in_channels,
+            patch_size=self.patch_size,
+            embed_dim=self.embed_dim,
+            depths=list(self.depths),
+            focal_levels=list(self.focal_levels),
+            focal_windows=list(self.focal_windows),
+            drop_path_rate=self.drop_path_rate,
+            use_conv_embed=self.use_conv_embed,
+            input_mean=self.input_mean,
+            input_std=self.input_std,
+            **self.block_options,
+        )
+        return config
