@@ -2,7 +2,7 @@
 
 Written with ``keras.ops`` so the book can show every step; the ViT uses the
 same building blocks as FocalNet (pre-norm, ``Mlp``, stochastic depth,
-truncated-normal init) so that the two differ only in the token mixer.
+std 0.02 normal init) so that the two differ only in the token mixer.
 """
 
 import math
@@ -16,6 +16,7 @@ from focal_utils.layers.common import (
     check_positive_int,
     conv_initializer,
     dense,
+    dense_initializer,
     layer_norm,
 )
 
@@ -138,10 +139,12 @@ class VisionTransformer(keras.Model):
     as FocalNet's; the head returns logits.
 
     Args:
-        num_classes, image_size, in_channels, patch_size, drop_rate,
-        drop_path_rate, input_mean, input_std: as in ``FocalNet``.
-        embed_dim: int, token channels. depth: int, number of blocks.
-        num_heads: int. mlp_ratio: float.
+        num_classes, image_size, in_channels, patch_size: as in ``FocalNet``.
+        drop_rate, drop_path_rate, input_mean, input_std: as in ``FocalNet``.
+        embed_dim: int, token channels.
+        depth: int, number of blocks.
+        num_heads: int, attention heads.
+        mlp_ratio: float, MLP hidden width relative to ``embed_dim``.
     """
 
     def __init__(self, num_classes=10, image_size=32, in_channels=3,
@@ -192,7 +195,7 @@ class VisionTransformer(keras.Model):
         self.patch_embed.build(input_shape)
         self.pos_embed = self.add_weight(
             shape=(1, self.grid * self.grid, self.embed_dim),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            initializer=dense_initializer(),
             name="pos_embed")
         token_shape = (input_shape[0], self.grid * self.grid, self.embed_dim)
         for block in self.blocks:

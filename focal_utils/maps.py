@@ -32,9 +32,9 @@ def modulation_maps(model, images, batch_size=64, return_logits=False):
         return_logits: also return the logits of the same pass.
 
     Returns:
-        ``{"stage_i/block_j": {"gates": (N, h, w, L + 1), "modulator":
-        (N, h, w, C)}}`` as numpy arrays, keyed in network order; with
-        ``return_logits``, a tuple ``(maps, logits)``.
+        ``{"stage_i/block_j": {"gates": (N, h, w, L + 1), "modulator": (N, h, w, C)}}``
+        of numpy arrays, keyed in network order; with ``return_logits``, a
+        tuple ``(maps, logits)``.
     """
     net = find_focalnet(model)
     images = np.asarray(images)

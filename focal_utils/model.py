@@ -64,9 +64,10 @@ class FocalNet(keras.Model):
         embed_dim: int, channels of the first stage.
         depths: blocks per stage.
         focal_levels, focal_windows: int or one per stage.
-        mlp_ratio, drop_rate, use_layerscale, layerscale_value, use_postln,
+        mlp_ratio, drop_rate, use_layerscale, layerscale_value, use_postln:
+            see ``FocalNetBlock``.
         use_postln_in_modulation, normalize_modulator, gate_activation: see
-            ``FocalNetBlock`` and ``FocalModulation``.
+            ``FocalModulation``.
         drop_path_rate: float, stochastic depth of the last block; rates rise
             linearly from 0 over all blocks.
         use_conv_embed: bool, overlapping stem and downsampling convolutions.

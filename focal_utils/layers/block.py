@@ -24,8 +24,9 @@ class FocalNetBlock(keras.layers.Layer):
     when ``use_layerscale`` is set.
 
     Args:
-        focal_level, focal_window, use_postln_in_modulation,
-        normalize_modulator, gate_activation: passed to ``FocalModulation``.
+        focal_level, focal_window: passed to ``FocalModulation``.
+        use_postln_in_modulation, normalize_modulator, gate_activation:
+            passed to ``FocalModulation``.
         mlp_ratio: float, MLP hidden width relative to the channels.
         drop_rate: float, dropout in the modulation projection and the MLP.
         drop_path_rate: float, stochastic depth rate of both branches.

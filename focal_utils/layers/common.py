@@ -1,7 +1,9 @@
 """Initialisers, norms and small checks shared by the FocalNet layers.
 
-The official code initialises every ``nn.Linear`` with a truncated normal of
-std 0.02 and a zero bias; convolutions keep PyTorch's default, which is
+The official code initialises every ``nn.Linear`` with ``trunc_normal_(std=.02)``
+and a zero bias; its truncation bounds are absolute (+-2, i.e. +-100 std), so
+the draw is a plain normal of std 0.02 (Keras' ``TruncatedNormal`` would cut
+at 2 std and shrink the spread to ~0.0176); convolutions keep PyTorch's default, which is
 ``VarianceScaling(1/3, "fan_in", "uniform")`` in Keras terms.
 """
 
@@ -12,8 +14,8 @@ SERIALIZATION_PACKAGE = "focal_utils"
 
 
 def dense_initializer():
-    """Truncated normal, std 0.02: the official ``_init_weights`` for Linear."""
-    return keras.initializers.TruncatedNormal(stddev=0.02)
+    """Normal, std 0.02: the official ``trunc_normal_(std=.02)`` for Linear."""
+    return keras.initializers.RandomNormal(stddev=0.02)
 
 
 def conv_initializer():
@@ -21,6 +23,18 @@ def conv_initializer():
     return keras.initializers.VarianceScaling(
         scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
     )
+
+
+def depthwise_initializer(kernel_size):
+    """PyTorch's default for a depthwise Conv2d (groups = channels).
+
+    Its fan-in is ``k * k`` (one input channel per group), so the bound is
+    ``1 / k``. Keras computes the fan-in of a depthwise kernel
+    ``(k, k, C, 1)`` as ``k * k * C``, which would start the focal levels
+    sqrt(C) times too small: hence an explicit uniform range.
+    """
+    bound = 1.0 / kernel_size
+    return keras.initializers.RandomUniform(-bound, bound)
 
 
 def dense(units, name, use_bias=True):

@@ -9,6 +9,7 @@ from focal_utils.layers.common import (
     check_positive_int,
     conv_initializer,
     dense,
+    depthwise_initializer,
     gelu,
     layer_norm,
 )
@@ -53,6 +54,7 @@ class FocalModulation(keras.layers.Layer):
     Reference: https://arxiv.org/abs/2203.11926
 
     Example:
+
     >>> layer = FocalModulation(focal_level=2)
     >>> tuple(layer(keras.ops.zeros((1, 8, 8, 16))).shape)
     (1, 8, 8, 16)
@@ -85,7 +87,8 @@ class FocalModulation(keras.layers.Layer):
         self.focal_layers = [
             keras.layers.DepthwiseConv2D(
                 size, padding="same", use_bias=False,
-                depthwise_initializer=conv_initializer(), name=f"focal_layer_{i}",
+                depthwise_initializer=depthwise_initializer(size),
+                name=f"focal_layer_{i}",
             )
             for i, size in enumerate(self.kernel_sizes)
         ]

@@ -34,13 +34,14 @@ class PatchEmbedding(keras.layers.Layer):
         use_norm: bool, LayerNorm after the projection (official: True).
 
     Input shape: ``(batch, height, width, channels)``; height and width must be
-        multiples of ``patch_size``.
+    multiples of ``patch_size``.
     Output shape: ``(batch, height // patch_size, width // patch_size, embed_dim)``.
 
     Raises:
         ValueError: on a non-4D input or a size that ``patch_size`` does not divide.
 
     Example:
+
     >>> layer = PatchEmbedding(embed_dim=96, patch_size=4)
     >>> tuple(layer(keras.ops.zeros((2, 224, 224, 3))).shape)
     (2, 56, 56, 96)

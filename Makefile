@@ -1,0 +1,92 @@
+# The Focal Modulation Book: build, test and regenerate the notebooks.
+#
+#   make book                    build the HTML book into _build/html (warnings are errors)
+#   make test                    every check CI runs (package tests on TensorFlow and JAX, nbval over
+#                                every notebook, the book build)
+#   make notebooks               regenerate every chapter's .ipynb from its .py and execute it in place
+#   make notebook NB=book/chapters/03_hierarchical_context.py    the same for one chapter
+#
+# Every target creates .venv (python3 -m venv) and installs requirements.txt (which installs this
+# package, editable) when .venv is missing or requirements.txt/pyproject.toml changed, and gives the
+# venv's Jupyter kernels scripts/ipython_kernel_config.py.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
+SETUP := $(STAMP) $(KERNEL_CONFIG)
+TIMED := scripts/timed.sh
+
+CHAPTERS_PY := $(sort $(wildcard book/chapters/[0-9][0-9]_*.py))
+CHAPTERS_NB := $(sort $(wildcard book/chapters/[0-9][0-9]_*.ipynb))
+# Chapters whose outputs come from a long run elsewhere: `make notebooks` skips them (regenerate one on
+# purpose with `make notebook NB=...`) and the book build does not execute them (see _config.yml).
+LONG_CHAPTERS := book/chapters/07_training.py
+
+# Quiet TensorFlow; keep the debugger's frozen-modules note out of kernel logs.
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+JB_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+.PHONY: help venv book test test-package test-notebooks test-book notebooks notebook clean
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+venv: $(SETUP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+# Keeps TensorFlow's C++ log lines out of the notebooks' cells (see the file).
+$(KERNEL_CONFIG): scripts/ipython_kernel_config.py $(STAMP)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+book: $(SETUP)
+	$(JB_BUILD)
+	@echo "The book is in _build/html/index.html"
+
+test: $(SETUP)
+	@rm -f _build/timings.txt; mkdir -p _build
+	@export TIMINGS_FILE=$(CURDIR)/_build/timings.txt; \
+	if $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $(PYTEST) tests && \
+	   $(TIMED) "package tests (KERAS_BACKEND=jax)" env KERAS_BACKEND=jax $(PYTEST) tests && \
+	   $(TIMED) "nbval over every notebook" $(NBVAL) $(CHAPTERS_NB) && \
+	   $(TIMED) "book build (warnings as errors)" $(JB_BUILD); \
+	then status=0; else status=$$?; fi; \
+	echo "Timings:"; cat $$TIMINGS_FILE; exit $$status
+
+test-package: $(SETUP)
+	KERAS_BACKEND=tensorflow $(PYTEST) tests
+	KERAS_BACKEND=jax $(PYTEST) tests
+
+test-notebooks: $(SETUP)
+	$(NBVAL) $(CHAPTERS_NB)
+
+test-book: book
+
+notebooks: $(SETUP)
+	@for py in $(filter-out $(LONG_CHAPTERS),$(CHAPTERS_PY)); do \
+	    $(MAKE) --no-print-directory notebook NB=$$py; \
+	done
+	@echo "Skipped (long-running, regenerate on purpose): $(LONG_CHAPTERS)"
+
+notebook: $(SETUP)
+	@test -n "$(NB)" || { echo "usage: make notebook NB=book/chapters/NN_slug.py"; exit 2; }
+	$(TIMED) "$(basename $(NB)).ipynb" bash -c '$(BIN)/jupytext --to ipynb "$(basename $(NB)).py" && \
+	    $(BIN)/jupyter execute --inplace --timeout=600 --kernel_name=python3 "$(basename $(NB)).ipynb"'
+
+clean:
+	rm -rf _build

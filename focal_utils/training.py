@@ -1,0 +1,211 @@
+"""The book's CIFAR-10 training recipe, resumable after a crash or disconnect.
+
+``train`` builds the model, the optimiser and the callbacks from a
+``Recipe`` and calls ``fit``. Everything it writes lives in one work folder:
+
+- ``backup/``: ``keras.callbacks.BackupAndRestore`` state (weights, optimiser
+  and epoch), written at the end of every epoch, so a killed run loses at
+  most the epoch in progress; calling ``train`` again resumes;
+- ``log.csv``: one row per epoch (metrics, validation metrics,
+  ``learning_rate`` and a cumulative ``elapsed_s`` that survives resumes);
+- ``best.keras``: the model with the best validation accuracy so far.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import time
+
+import keras
+
+from focal_utils.data import make_dataset, subset
+from focal_utils.registry import create_model
+
+QUICK_ENV_VAR = "FOCAL_QUICK"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters of a training run (defaults: the book's full run)."""
+
+    model_name: str = "focalnet_cifar"
+    epochs: int = 30
+    batch_size: int = 128
+    peak_lr: float = 2e-3
+    min_lr: float = 1e-5
+    warmup_epochs: float = 1.0
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    drop_path_rate: float = 0.1
+    train_size: int = None  # class-balanced subset of the training split
+    val_size: int = None
+    seed: int = 0
+
+
+FULL = Recipe()
+QUICK = Recipe(epochs=3, train_size=6000, val_size=2000, warmup_epochs=0.3)
+
+
+def recipe_from_env():
+    """``QUICK`` when ``$FOCAL_QUICK`` is "1" (CI), else ``FULL``."""
+    return QUICK if os.environ.get(QUICK_ENV_VAR) == "1" else FULL
+
+
+def learning_rate_schedule(recipe, steps_per_epoch):
+    """Linear warmup to ``peak_lr``, then cosine decay to ``min_lr``."""
+    warmup = int(recipe.warmup_epochs * steps_per_epoch)
+    total = recipe.epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=recipe.peak_lr / 100,
+        decay_steps=max(total - warmup, 1),
+        alpha=recipe.min_lr / recipe.peak_lr,
+        warmup_target=recipe.peak_lr,
+        warmup_steps=warmup,
+    )
+
+
+def make_optimizer(recipe, model, steps_per_epoch):
+    """AdamW with no weight decay on 1-D variables (norms, biases, LayerScale)."""
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=learning_rate_schedule(recipe, steps_per_epoch),
+        weight_decay=recipe.weight_decay,
+    )
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if len(v.shape) <= 1]
+    )
+    return optimizer
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Adds clocks and the learning rate to each epoch's logs.
+
+    ``elapsed_s``: wall-clock seconds since the run began, cumulative over
+    resumes. ``cpu_s``: CPU seconds this process spent (all threads), also
+    cumulative: on a shared machine it shows the compute the run really used.
+    """
+
+    def __init__(self, offset_s=0.0, cpu_offset_s=0.0):
+        super().__init__()
+        self.offset_s = offset_s
+        self.cpu_offset_s = cpu_offset_s
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        logs["elapsed_s"] = round(self.offset_s + time.perf_counter() - self.start, 1)
+        logs["cpu_s"] = round(
+            self.cpu_offset_s + time.process_time() - self.cpu_start, 1)
+        lr = self.model.optimizer.learning_rate
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
+
+
+def read_log(path):
+    """The epoch log as a dict of column -> list of floats (``epoch`` as int)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+    if "epoch" in columns:
+        columns["epoch"] = [int(e) for e in columns["epoch"]]
+    return columns
+
+
+def completed_epochs(workdir):
+    """Epochs saved by ``BackupAndRestore`` in ``workdir`` (0 if none)."""
+    path = os.path.join(workdir, "backup", "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def _resume_log(path, epochs_done):
+    """Keep only the log rows of saved epochs; return their last clocks."""
+    if not os.path.exists(path):
+        return 0.0, 0.0
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[:1], [r for r in rows[1:] if int(r[0]) < epochs_done]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(header + body)
+    os.replace(tmp, path)
+    if not body:
+        return 0.0, 0.0
+    last = dict(zip(header[0], body[-1]))
+    return float(last["elapsed_s"]), float(last["cpu_s"])
+
+
+def build_model(recipe):
+    """The recipe's model, compiled with its loss, optimiser schedule and metric."""
+    return create_model(recipe.model_name, drop_path_rate=recipe.drop_path_rate)
+
+
+def compile_for_training(model, recipe, steps_per_epoch):
+    model.compile(
+        optimizer=make_optimizer(recipe, model, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=recipe.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def train(recipe, splits, workdir, verbose=1, extra_callbacks=()):
+    """Train (or resume training) ``recipe`` on ``splits`` in ``workdir``.
+
+    Args:
+        recipe: a ``Recipe``.
+        splits: ``{"train": (x, y), "val": (x, y), ...}`` from
+            ``focal_utils.data.train_val_test_split``.
+        workdir: folder for the backup, the log and the best model; keep it
+            outside the repository. Calling ``train`` again with the same
+            folder resumes where the last saved epoch ended.
+        verbose: passed to ``fit`` (1: progress bar).
+        extra_callbacks: more callbacks, run after the backup of each epoch.
+
+    Returns:
+        The trained model (compiled).
+    """
+    keras.utils.set_random_seed(recipe.seed)
+    os.makedirs(workdir, exist_ok=True)
+    train_split, val_split = splits["train"], splits["val"]
+    if recipe.train_size:
+        train_split = subset(train_split, recipe.train_size, recipe.seed)
+    if recipe.val_size:
+        val_split = subset(val_split, recipe.val_size, recipe.seed)
+    steps = len(train_split[0]) // recipe.batch_size
+    model = compile_for_training(build_model(recipe), recipe, steps)
+    log_path = os.path.join(workdir, "log.csv")
+    callbacks = [
+        EpochClock(*_resume_log(log_path, completed_epochs(workdir))),
+        keras.callbacks.CSVLogger(log_path, append=True),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(workdir, "best.keras"), monitor="val_accuracy",
+            save_best_only=True),
+        # Last, so that the log row and the checkpoint exist before the epoch
+        # counts as saved.
+        keras.callbacks.BackupAndRestore(
+            os.path.join(workdir, "backup"), double_checkpoint=True,
+            delete_checkpoint=False),
+        *extra_callbacks,
+    ]
+    model.fit(
+        make_dataset(train_split, recipe.batch_size, training=True, seed=recipe.seed),
+        validation_data=make_dataset(val_split, 500),
+        epochs=recipe.epochs, callbacks=callbacks, verbose=verbose,
+        shuffle=False,  # the dataset shuffles itself
+    )
+    return model
+
+
+def export_model(model, recipe, path):
+    """Save an uncompiled copy of ``model`` (no optimiser state): small, for readers."""
+    clean = create_model(recipe.model_name, drop_path_rate=recipe.drop_path_rate)
+    clean.set_weights(model.get_weights())
+    clean.save(path)
+    return path

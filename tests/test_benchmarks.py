@@ -1,0 +1,297 @@
+"""Tests for focal_utils.benchmarks: behaviour and numbers, never timings."""
+
+import math
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from focal_utils import benchmarks  # noqa: E402
+from focal_utils.flops import _modulation_flops  # noqa: E402
+from focal_utils.layers import FocalModulation  # noqa: E402
+
+
+class FakeClock:
+    """A clock that only moves when the timed function says so."""
+
+    def __init__(self, durations):
+        self.now = 0.0
+        self.durations = list(durations)
+        self.calls = 0
+
+    def __call__(self):
+        return self.now
+
+    def work(self):
+        self.now += self.durations[min(self.calls, len(self.durations) - 1)]
+        self.calls += 1
+        return self.calls
+
+
+# ------------------------------------------------------------- time_forward
+
+def test_time_forward_excludes_warmup_and_takes_the_median():
+    # warm-up 50 s (excluded), calibration 1 s, then five repeats.
+    clock = FakeClock([50.0, 1.0, 3.0, 2.0, 100.0, 4.0, 1.0])
+    timing = benchmarks.time_forward(clock.work, repeats=5, warmup=1,
+                                     min_repeat_seconds=0.0, clock=clock)
+    assert clock.calls == 1 + 1 + 5
+    assert timing.number == 1
+    assert timing.times == (3.0, 2.0, 100.0, 4.0, 1.0)
+    assert timing.median == 3.0  # the 100 s outlier does not move it
+    assert timing.best == 1.0
+
+
+def test_time_forward_groups_fast_calls():
+    clock = FakeClock([2.0 ** -10])  # powers of two: exact sums
+    timing = benchmarks.time_forward(clock.work, repeats=3, warmup=2,
+                                     min_repeat_seconds=2.0 ** -7, clock=clock)
+    assert timing.number == 8
+    assert clock.calls == 2 + 1 + 3 * 8
+    assert timing.times == (2.0 ** -10,) * 3
+    assert timing.median == 2.0 ** -10
+
+
+def test_time_forward_passes_arguments_and_uses_the_real_clock():
+    seen = []
+    timing = benchmarks.time_forward(lambda a, b: seen.append((a, b)), 1, 2,
+                                     repeats=2, warmup=0, min_repeat_seconds=0.0)
+    assert seen == [(1, 2)] * 3
+    assert len(timing.times) == 2 and all(t >= 0 for t in timing.times)
+
+
+def test_time_interleaved_takes_turns():
+    now, log = [0.0], []
+
+    def make(name, seconds):
+        def fn(scale):
+            now[0] += seconds * scale
+            log.append(name)
+        return fn
+
+    ticks = []
+    timings = benchmarks.time_interleaved(
+        [(make("a", 1.0), (1,)), (make("b", 3.0), (2,))], repeats=3, warmup=1,
+        min_repeat_seconds=0.0, clock=lambda: now[0], on_repeat=lambda: ticks.append(1))
+    # warm-up and calibration per callable, then round-robin repeats
+    assert log == ["a", "a", "b", "b"] + ["a", "b"] * 3
+    assert len(ticks) == 6
+    assert [t.median for t in timings] == [1.0, 6.0]
+    assert [t.number for t in timings] == [1, 1]
+
+
+@pytest.mark.parametrize("kwargs", [{"repeats": 0}, {"repeats": 1.5},
+                                    {"warmup": -1}, {"repeats": True}])
+def test_time_forward_rejects_bad_counts(kwargs):
+    with pytest.raises(ValueError, match="Received"):
+        benchmarks.time_forward(lambda: None, **kwargs)
+
+
+def test_block_until_ready_waits_on_nested_results():
+    class Async:
+        ready = False
+
+        def block_until_ready(self):
+            self.ready = True
+            return self
+
+    items = [Async(), Async(), Async()]
+    result = (items[0], [items[1]], {"maps": items[2]})
+    assert benchmarks.block_until_ready(result) is result
+    assert all(item.ready for item in items)
+
+
+# -------------------------------------------------------------------- FLOPs
+
+def test_attention_flops_is_the_swin_count():
+    # 4 N C^2 + 2 N^2 C at N = 3136 (56x56), C = 96.
+    assert benchmarks.attention_flops(3136, 96) == 4 * 3136 * 96 ** 2 + 2 * 3136 ** 2 * 96
+    assert benchmarks.attention_flops(3136, 96) == 2_003_828_736
+
+
+@pytest.mark.parametrize("focal_level", [1, 2, 3])
+def test_focal_modulation_flops_matches_the_package_count(focal_level):
+    layer = FocalModulation(focal_level=focal_level)
+    layer.build((1, 7, 7, 32))
+    for tokens in (49, 3136):
+        assert benchmarks.focal_modulation_flops(tokens, 32, focal_level) == \
+            _modulation_flops(layer, tokens, 32)
+
+
+def test_flops_scale_linear_vs_quadratic():
+    channels = 96
+    focal = [benchmarks.focal_modulation_flops(n, channels) for n in (1024, 2048)]
+    attention = [benchmarks.attention_flops(n, channels) for n in (1024, 2048)]
+    assert focal[1] == 2 * focal[0]  # exactly linear in the tokens
+    # 2 N^2 C dominates once N >> 2C: doubling N more than triples the cost.
+    assert attention[1] / attention[0] > 3
+    # Per token: attention 4C^2 + 2NC, focal modulation 4C^2 + 41C (L = 2):
+    # attention costs more from N = 21 tokens on; 15.7x more at 56x56.
+    assert benchmarks.focal_modulation_flops(1, channels) == 4 * channels ** 2 + 41 * channels
+    assert benchmarks.focal_modulation_flops(3136, 96) == 127_948_800
+    assert benchmarks.attention_flops(20, 96) < benchmarks.focal_modulation_flops(20, 96)
+    assert benchmarks.attention_flops(21, 96) > benchmarks.focal_modulation_flops(21, 96)
+
+
+# ------------------------------------------------------------------- slopes
+
+def test_loglog_fit_recovers_power_laws():
+    x = np.array([49, 196, 784, 3136, 4096])
+    slope, intercept = benchmarks.loglog_fit(x, 3.0 * x ** 2)
+    assert slope == pytest.approx(2.0)
+    assert intercept == pytest.approx(math.log(3.0))
+    slope, _ = benchmarks.loglog_fit(x, 0.5 * x)
+    assert slope == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("x, y", [([1, 2], [1, 0]), ([0, 2], [1, 2]),
+                                  ([4, 4], [1, 2]), ([1, 2, 3], [1, 2])])
+def test_loglog_fit_rejects_bad_points(x, y):
+    with pytest.raises(ValueError, match="Received"):
+        benchmarks.loglog_fit(x, y)
+
+
+def _synthetic_rows():
+    rows = []
+    for grid in (7, 14, 28, 56):
+        tokens = grid * grid
+        rows.append({"grid": grid, "tokens": tokens, "mixer": "attention",
+                     "seconds": 1e-4 + 1e-9 * tokens ** 2, "peak_bytes": 4 * tokens ** 2})
+        rows.append({"grid": grid, "tokens": tokens, "mixer": "focal_modulation",
+                     "seconds": 2e-6 * tokens, "peak_bytes": None if grid == 7 else 400 * tokens})
+    return rows
+
+
+def test_fit_slopes_per_mixer_with_token_range():
+    rows = _synthetic_rows()
+    fits = benchmarks.fit_slopes(rows, "peak_bytes")
+    assert list(fits) == ["attention", "focal_modulation"]  # first-seen order
+    assert fits["attention"][0] == pytest.approx(2.0)
+    assert fits["focal_modulation"][0] == pytest.approx(1.0)  # None skipped
+    # A constant overhead bends the small grids; the large ones show N^2.
+    all_grids = benchmarks.fit_slopes(rows)["attention"][0]
+    large = benchmarks.fit_slopes(rows, min_tokens=784)["attention"][0]
+    assert all_grids < 1.5 < large < 2.0
+    # Fewer than two points: the mixer is left out.
+    assert benchmarks.fit_slopes(rows, min_tokens=3136) == {}
+    assert list(benchmarks.fit_slopes(rows, "peak_bytes", max_tokens=196)) == ["attention"]
+
+
+def test_ratios_attention_over_focal():
+    rows = _synthetic_rows()
+    ratios = benchmarks.ratios(rows, "peak_bytes")
+    assert list(ratios) == [14, 28, 56]  # 7x7 focal memory is None
+    assert ratios[56] == pytest.approx(4 * 3136 / 400)
+
+
+# ------------------------------------------------------------------- memory
+
+def test_peak_memory_rejects_unknown_method():
+    with pytest.raises(ValueError, match="method='rss'"):
+        benchmarks.peak_memory(lambda: None, method="rss")
+
+
+def test_memory_method_is_known():
+    assert benchmarks.memory_method() in ("tensorflow", "vmhwm", None)
+
+
+@pytest.mark.skipif(not benchmarks._vmhwm_available(), reason="needs /proc/self/clear_refs")
+def test_peak_memory_vmhwm_sees_a_numpy_allocation():
+    size = 64 * 2 ** 20
+
+    def allocate():
+        array = np.ones(size // 8, dtype="float64")  # touched: resident
+        return float(array[-1])
+
+    peak = benchmarks.peak_memory(allocate, method="vmhwm")
+    assert 0.9 * size <= peak <= size + 16 * 2 ** 20
+    # Nothing allocated: (almost) nothing measured.
+    assert benchmarks.peak_memory(lambda: None, method="vmhwm") < 4 * 2 ** 20
+
+
+@pytest.mark.skipif(benchmarks._tensorflow_memory_info() is None,
+                    reason="needs TensorFlow allocator statistics on CPU")
+def test_peak_memory_tensorflow_counts_large_tensors():
+    import tensorflow as tf
+
+    x = tf.ones((1024, 1024))  # 4 MiB, in use before the call: not counted
+    forward = tf.function(lambda t: tf.matmul(t, t) + 1.0, autograph=False)
+    forward(x)
+    peak = benchmarks.peak_memory(forward, x, method="tensorflow")
+    assert 4 * 2 ** 20 <= peak <= 16 * 2 ** 20
+
+
+def test_peak_memory_auto_falls_back_with_a_warning(monkeypatch):
+    monkeypatch.setattr(benchmarks, "memory_method", lambda: None)
+    monkeypatch.setattr(benchmarks, "_warned_no_memory", False)
+    with pytest.warns(RuntimeWarning, match="clear_refs"):
+        assert benchmarks.peak_memory(lambda: None) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once only
+        assert benchmarks.peak_memory(lambda: None) is None
+
+
+def test_explicit_unavailable_method_raises(monkeypatch):
+    monkeypatch.setattr(benchmarks, "_vmhwm_available", lambda: False)
+    monkeypatch.setattr(benchmarks, "_tensorflow_memory_info", lambda: None)
+    with pytest.raises(RuntimeError, match="clear_refs"):
+        benchmarks.peak_memory(lambda: None, method="vmhwm")
+    with pytest.raises(RuntimeError, match="allocator"):
+        benchmarks.peak_memory(lambda: None, method="tensorflow")
+
+
+# ---------------------------------------------------------------- mixers
+
+def test_mixer_inputs_hold_the_same_tokens_in_two_layouts():
+    sequence = benchmarks.mixer_input("attention", 5, 8, 2, seed=3)
+    grid = benchmarks.mixer_input("focal_modulation", 5, 8, 2, seed=3)
+    assert tuple(sequence.shape) == (2, 25, 8)
+    assert tuple(grid.shape) == (2, 5, 5, 8)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(sequence),
+                                  keras.ops.convert_to_numpy(grid).reshape(2, 25, 8))
+    with pytest.raises(ValueError, match="mixer='conv'"):
+        benchmarks.mixer_input("conv", 5, 8, 2)
+
+
+@pytest.mark.parametrize("mixer", benchmarks.MIXERS)
+def test_compiled_forward_matches_the_eager_call(mixer):
+    layer = benchmarks.make_mixer(mixer, channels=8, num_heads=2)
+    x = benchmarks.mixer_input(mixer, 4, 8, 2)
+    layer.build(tuple(x.shape))
+    compiled = benchmarks.compile_forward(layer)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(compiled(x)),
+                               keras.ops.convert_to_numpy(layer(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_compare_token_mixers_rows():
+    rows = benchmarks.compare_token_mixers([2, 4], channels=8, num_heads=2, batch_size=3,
+                                           repeats=1, progress=False)
+    assert [(r["grid"], r["tokens"], r["mixer"]) for r in rows] == [
+        (2, 4, "attention"), (2, 4, "focal_modulation"),
+        (4, 16, "attention"), (4, 16, "focal_modulation")]
+    assert set(rows[0]) == {"grid", "tokens", "mixer", "seconds", "peak_bytes", "flops"}
+    assert all(r["seconds"] > 0 for r in rows)
+    assert all(r["peak_bytes"] is None or r["peak_bytes"] >= 0 for r in rows)
+    assert rows[2]["flops"] == 3 * benchmarks.attention_flops(16, 8)
+    assert rows[3]["flops"] == 3 * benchmarks.focal_modulation_flops(16, 8)
+
+
+def test_compare_token_mixers_without_memory_and_one_mixer():
+    rows = benchmarks.compare_token_mixers([3], channels=8, num_heads=2, batch_size=1,
+                                           mixers=("focal_modulation",), repeats=1,
+                                           measure_memory=False, progress=False)
+    assert len(rows) == 1 and rows[0]["peak_bytes"] is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"grid_sizes": []}, "grid_sizes"),
+    ({"grid_sizes": [4], "num_heads": 3}, "num_heads"),
+    ({"grid_sizes": [4], "mixers": ("mlp",)}, "mixers"),
+])
+def test_compare_token_mixers_validates(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        benchmarks.compare_token_mixers(channels=8, progress=False, **kwargs)

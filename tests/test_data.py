@@ -1,0 +1,101 @@
+"""CIFAR-10 loading (local folder, archive, env var, clear failure) and the pipeline."""
+
+import os
+import pickle
+import tarfile
+import time
+
+import numpy as np
+import pytest
+
+from focal_utils import data
+
+
+def _write_fake_cifar(root, per_batch=20, seed=0):
+    """A tiny copy in the official python format: 5 train batches + test."""
+    rng = np.random.default_rng(seed)
+    folder = os.path.join(root, data.FOLDER)
+    os.makedirs(folder)
+    batches = {}
+    for name in data.TRAIN_FILES + (data.TEST_FILE,):
+        images = rng.integers(0, 256, (per_batch, 32, 32, 3), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, per_batch)]
+        batches[name] = (images, labels)
+        with open(os.path.join(folder, name), "wb") as f:
+            pickle.dump({b"data": images.transpose(0, 3, 1, 2).reshape(per_batch, -1),
+                         b"labels": labels}, f)
+    return folder, batches
+
+
+def test_reads_folder_archive_and_env_var(tmp_path, monkeypatch):
+    folder, batches = _write_fake_cifar(str(tmp_path / "copy"))
+    (x_train, y_train), (x_test, y_test) = data.load_cifar10(str(tmp_path / "copy"))
+    assert x_train.shape == (100, 32, 32, 3) and x_train.dtype == np.uint8
+    np.testing.assert_array_equal(x_train[:20], batches["data_batch_1"][0])
+    np.testing.assert_array_equal(x_test, batches["test_batch"][0])
+    assert list(y_train[20:40]) == batches["data_batch_2"][1]
+
+    archive = tmp_path / "arch" / data.ARCHIVE
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=data.FOLDER)
+    from_archive = data.load_cifar10(str(archive.parent))
+    np.testing.assert_array_equal(from_archive[0][0], x_train)
+    assert not (archive.parent / data.FOLDER).exists()  # read in place
+
+    monkeypatch.setenv(data.ENV_VAR, folder)  # the batches folder itself
+    np.testing.assert_array_equal(data.load_cifar10()[1][1], y_test)
+
+
+def test_missing_data_fails_fast_with_both_ways_out(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Keras cache
+    monkeypatch.setattr(data, "DOWNLOAD_HOST", ("host.invalid", 443))
+    start = time.perf_counter()
+    with pytest.raises(data.CIFAR10NotFoundError) as err:
+        data.load_cifar10(timeout=2.0)
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    assert data.ENV_VAR in message and "internet" in message
+    assert not (tmp_path / ".keras" / "datasets" / "cifar-10-batches-py").exists()
+
+    with pytest.raises(data.CIFAR10NotFoundError, match="No CIFAR-10 copy"):
+        data.load_cifar10(str(tmp_path))
+
+
+def test_splits_and_balanced_subset():
+    x = np.arange(50_000 * 1).reshape(-1, 1)
+    y = np.arange(50_000) % 10
+    splits = data.train_val_test_split(((x, y), (x[:10_000], y[:10_000])))
+    assert [len(splits[k][0]) for k in ("train", "val", "test")] == [40_000, 10_000, 10_000]
+    assert splits["val"][0][0, 0] == 40_000  # validation = the last 10,000
+    xs, ys = data.subset(splits["train"], 500, seed=1)
+    assert len(xs) == 500 and np.bincount(ys).tolist() == [50] * 10
+
+
+def test_pipeline_shapes_augmentation_and_one_hot():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 10, 64)
+    images, labels = next(iter(data.make_dataset((x, y), 16, training=False)))
+    assert images.shape == (16, 32, 32, 3) and images.dtype == tf.uint8
+    np.testing.assert_array_equal(images.numpy(), x[:16])
+    np.testing.assert_array_equal(np.argmax(labels.numpy(), 1), y[:16])
+    train = data.make_dataset((x, y), 16, training=True, seed=3)
+    batches = list(train)
+    assert len(batches) == 4 and batches[0][0].shape == (16, 32, 32, 3)
+    seen = np.concatenate([b[0].numpy() for b in batches])
+    assert not np.array_equal(seen, x)  # shuffled and augmented
+    # A crop of a reflect-padded image keeps the pixel statistics.
+    assert abs(seen.mean() - x.mean()) < 3.0
+    one = data.augment_image(tf.constant(x[0]))
+    assert one.shape == (32, 32, 3) and one.dtype == tf.uint8
+
+
+def test_toy_images_are_reproducible_images():
+    a, b = data.toy_images(3, seed=1), data.toy_images(3, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (3, 32, 32, 3) and a.dtype == np.float32
+    assert a.min() >= 0 and a.max() <= 255 and a.std() > 10
+    assert not np.array_equal(a, data.toy_images(3, seed=2))
