@@ -63,7 +63,8 @@ test: $(SETUP)
 	@export TIMINGS_FILE=$(CURDIR)/_build/timings.txt; \
 	if $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $(PYTEST) tests && \
 	   $(TIMED) "package tests (KERAS_BACKEND=jax)" env KERAS_BACKEND=jax $(PYTEST) tests && \
-	   $(TIMED) "nbval over every notebook" $(NBVAL) $(CHAPTERS_NB) && \
+	   cifar=$$(scripts/cifar10_dir.sh $(BIN)/python) && \
+	   $(TIMED) "nbval over every notebook (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB) && \
 	   $(TIMED) "book build (warnings as errors)" $(JB_BUILD); \
 	then status=0; else status=$$?; fi; \
 	echo "Timings:"; cat $$TIMINGS_FILE; exit $$status
@@ -73,7 +74,8 @@ test-package: $(SETUP)
 	KERAS_BACKEND=jax $(PYTEST) tests
 
 test-notebooks: $(SETUP)
-	$(NBVAL) $(CHAPTERS_NB)
+	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
+	env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB)
 
 test-book: book
 

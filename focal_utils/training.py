@@ -44,7 +44,7 @@ class Recipe:
 
 
 FULL = Recipe()
-QUICK = Recipe(epochs=3, train_size=6000, val_size=2000, warmup_epochs=0.3)
+QUICK = Recipe(epochs=3, train_size=8000, val_size=2000, warmup_epochs=0.3)
 
 
 def recipe_from_env():

@@ -12,34 +12,32 @@
 # ---
 
 # %% [markdown]
-# # 7. Training on CIFAR-10
+# # 7. Training FocalNet on CIFAR-10
 #
-# Chapters 1 to 6 built a FocalNet and checked every piece against the paper; this chapter trains the
-# small one, `focalnet_cifar`, from scratch on CIFAR-10 {cite}`krizhevsky2009cifar`, on an ordinary CPU.
-# You need Chapter 6 (the registry and `create_model`).
+# The earlier chapters built every piece of a FocalNet and checked it on single tensors. This chapter
+# answers the practical question: **how do we train the book's model, `focalnet_cifar`, to a good accuracy
+# on CIFAR-10 {cite}`krizhevsky2009cifar` on an ordinary CPU, and what does the result look like?**
+#
+# The keras-io example this book grew from {cite}`kerasio2023focalnet` trains for 20 epochs and reaches
+# 57.75% validation accuracy; on the 2-core machine used for this book it runs at about 190 images/s, so its
+# 20 epochs take about 75 minutes. We change three things, each explained below: a faithful model (chapters
+# 2 to 6), an input pipeline that keeps the CPU busy with the model rather than with Python, and a training
+# recipe that follows the official one where it fits a small dataset.
+#
+# **Two modes.** With the environment variable `FOCAL_QUICK=1` (what CI uses) the chapter trains for three
+# epochs on an 8,000-image subset, which takes a few minutes, and still checks that the model learns.
+# Without it, it runs the full recipe. The book stores this chapter's outputs and does not re-run it when it
+# is built. The run is resumable: if the kernel dies, run the chapter again and training continues at the
+# last finished epoch.
 #
 # ```{note}
-# This chapter is a placeholder: it states the plan, and the full text arrives with the training run.
-# Its outputs will come from a multi-hour run, stored in the notebook; the book never re-runs it at build
-# time. The cells below take a few seconds.
+# The outputs stored in this version of the chapter come from its **quick mode** (`FOCAL_QUICK=1`), run on
+# a 2-core CPU. The full 30-epoch run is under way; its outputs, weights and log replace these when it
+# finishes.
 # ```
 #
-# ## The plan
-#
-# 1. **Data.** CIFAR-10 from `keras.datasets.cifar10` when the machine is online, or from a local copy in
-#    the dataset's python format named by `FOCAL_CIFAR10_DIR` (`focal_utils.data.load_cifar10`); 40,000
-#    training, 10,000 validation and 10,000 held-out test images; per-image random crops and flips in a
-#    parallel `tf.data` pipeline. The images stay 0-255: the model standardises them itself.
-# 2. **Recipe.** AdamW {cite}`loshchilov2019adamw` without weight decay on norms and biases, a linear
-#    warm-up followed by cosine decay {cite}`loshchilov2017sgdr`, label smoothing
-#    {cite}`szegedy2016rethinking` and stochastic depth {cite}`huang2016deep`
-#    (`focal_utils.training.Recipe`).
-# 3. **The long run.** Resumable with `BackupAndRestore`, logged per epoch to CSV with cumulative clocks:
-#    learning curves, test accuracy, a confusion matrix, per-class accuracy and the worst mistakes, and the
-#    saved weights that Chapter 8 loads.
-# 4. **A short run you can repeat.** `FOCAL_QUICK=1` trains for a few minutes on a subset with the same code.
-# 5. **What the numbers mean.** The time to reach the accuracy of the Keras example
-#    {cite}`kerasio2023focalnet`, and its training speed against the book's model.
+# Run time: quick mode about 5 minutes on 2 CPU cores; the full run about 2.5 hours (see below for the
+# measured figure).
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
@@ -57,15 +55,248 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import inspect
+import platform
+import tempfile
+import time
+
 import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
 
 import focal_utils
+from focal_utils import data, evaluation, training, viz
 
 keras.utils.set_random_seed(0)
+RECIPE = training.recipe_from_env()
+QUICK = RECIPE is training.QUICK
+print("mode:", "quick (FOCAL_QUICK=1)" if QUICK else "full")
+print("Keras", keras.__version__, "on", keras.backend.backend(), "| TensorFlow", tf.__version__)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+print(f"machine: {cpu_name()}, {os.cpu_count()} cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}")
 
 # %% [markdown]
-# The model this chapter will train, as the registry defines it:
+# ## The data
+#
+# `focal_utils.data.load_cifar10` tries, in order: a folder given as an argument; the folder named by the
+# environment variable `FOCAL_CIFAR10_DIR` (a copy in the dataset's official python format, the
+# `cifar-10-batches-py` folder or the `cifar-10-python.tar.gz` archive, read in place); and Keras' own
+# download, `keras.datasets.cifar10.load_data()`. With no local copy and no network it stops within seconds
+# with a message that names both ways out, instead of hanging on a download.
+#
+# We keep the seed's split: the first 40,000 training images for training, the other 10,000 for validation,
+# and the 10,000 test images untouched until the very end.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(focal_utils.model_config("focalnet_cifar"))
+splits = data.train_val_test_split(data.load_cifar10())
+for name, (x, y) in splits.items():
+    print(f"{name:5s} images {x.shape} {x.dtype}, labels {y.shape}, per class {np.bincount(y).min()}-{np.bincount(y).max()}")
+
+# %% mystnb={"figure": {"caption": "Sixteen training images with their labels: 32x32 pixels, as the model sees them.", "name": "fig-cifar-samples"}}
+x_train, y_train = splits["train"]
+fig = viz.image_grid(x_train[:16], [data.CLASS_NAMES[c] for c in y_train[:16]], ncols=8, size=1.4)
+
+# %% [markdown]
+# ## The input pipeline
+#
+# The seed converted every batch in Python (a `PyDataset`) and resized and cropped inside the model. We use
+# `tf.data`: each image is padded by 4 pixels (reflection), randomly cropped back to 32x32 and randomly
+# flipped, in parallel threads, then batched and prefetched so the next batch is ready when the model asks.
+# The images stay `uint8` 0-255; the model standardises them itself (chapter 6), so the saved model takes
+# images exactly as the dataset gives them.
+
+# %%
+print(inspect.getsource(data.augment_image))
+print(inspect.getsource(data.make_dataset))
+
+# %% mystnb={"figure": {"caption": "One training image (left) and eight random augmentations of it: crops of the reflect-padded image and horizontal flips.", "name": "fig-augment"}}
+sample = tf.constant(x_train[7])
+views = [x_train[7]] + [data.augment_image(sample).numpy() for _ in range(8)]
+fig = viz.image_grid(views, ["original"] + [f"view {i}" for i in range(1, 9)], ncols=9, size=1.3)
+
+# %% [markdown]
+# Is the pipeline fast enough? We time it alone, with no model attached: it must produce images much faster
+# than the model can train on them (a few hundred images per second here), or the CPU would wait for data.
+
+# %%
+pipeline = data.make_dataset(splits["train"], 128, training=True)
+start = time.perf_counter()
+count = sum(int(images.shape[0]) for images, _ in pipeline.take(60))
+pipeline_rate = count / (time.perf_counter() - start)
+print(f"pipeline alone: {pipeline_rate:,.0f} images/s")
+
+# %% [markdown]
+# ## The recipe
+#
+# | choice | value | why |
+# |---|---|---|
+# | model | `focalnet_cifar`: 32x32 input, patch 2, 64/128/256 channels, depths 2/3/2, focal level 2 | 16x16 tokens keep CIFAR's small objects resolvable; patch 4 would leave 8x8 tokens and overfit (chapter 6) |
+# | optimiser | AdamW {cite}`loshchilov2019adamw`, weight decay 0.05, none on norms, biases and LayerScale | the official recipe; decaying 1-D parameters only fights the normalisation |
+# | learning rate | 1 epoch linear warmup to 2e-3, cosine decay to 1e-5 {cite}`loshchilov2017sgdr` | warmup and cosine as in the official recipe; its peak (5e-4 per 512 images, for 300 epochs) would be 1.25e-4 at batch 128, far too small a step for a 2.5M-parameter model that has only 30 epochs |
+# | loss | cross-entropy on logits with label smoothing 0.1 {cite}`szegedy2016rethinking` | the official choice; it keeps the model from becoming overconfident on 40,000 images |
+# | regularisation | stochastic depth 0.1 {cite}`huang2016deep`, random crop and flip | a small dataset needs it; the model in the calibration run overfit without it |
+# | epochs, batch | 30 epochs of batch 128 | about 2.5 hours on 2 CPU cores |
+#
+# The recipe is a frozen dataclass, so the run that produced this chapter is fully described by it:
+
+# %%
+print(RECIPE)
+steps = (RECIPE.train_size or 40_000) // RECIPE.batch_size
+schedule = training.learning_rate_schedule(RECIPE, steps)
+print(inspect.getsource(training.make_optimizer))
+
+# %% mystnb={"figure": {"caption": "The learning-rate schedule of this run: linear warmup, then cosine decay.", "name": "fig-lr"}}
+step_axis = np.arange(0, RECIPE.epochs * steps, max(1, steps // 20))
+lrs = [float(keras.ops.convert_to_numpy(schedule(s))) for s in step_axis]
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.plot(step_axis / steps, lrs)
+ax.set(xlabel="epoch", ylabel="learning rate", title="Warmup + cosine")
+ax.grid(alpha=0.3)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Training
+#
+# `focal_utils.training.train` builds the model and the optimiser from the recipe and calls `fit` with four
+# callbacks: a clock (cumulative wall-clock `elapsed_s` and process `cpu_s` per epoch), a CSV log, a
+# checkpoint of the best validation accuracy, and Keras' `BackupAndRestore`, which saves weights, optimiser
+# state and epoch at the end of every epoch. Because the backup folder lives outside the repository
+# (`~/.cache/focal-book/...`), a disconnected Colab runtime or a killed process loses at most the epoch in
+# progress: run the cell again and it continues (the package's tests kill a run with SIGKILL and check this).
+
+# %%
+print(inspect.getsource(training.train))
+
+# %%
+if QUICK:
+    workdir = tempfile.mkdtemp(prefix="focal-quick-")
+else:
+    workdir = os.path.expanduser("~/.cache/focal-book/runs/focalnet_cifar")
+print("work folder:", workdir, "| epochs already saved there:", training.completed_epochs(workdir))
+# Progress bars for a reader watching a full run; one line per epoch in quick mode (CI logs).
+model = training.train(RECIPE, splits, workdir, verbose=2 if QUICK else 1)
+log = training.read_log(os.path.join(workdir, "log.csv"))
+print(f"{len(log['epoch'])} epochs, wall time {log['elapsed_s'][-1] / 60:.1f} min, "
+      f"CPU time {log['cpu_s'][-1] / 60:.1f} min")
+
+# %% [markdown]
+# The whole per-epoch log (the CSV file the run wrote):
+
+# %%
+print(f"{'epoch':>5} {'loss':>7} {'acc':>7} {'val_loss':>8} {'val_acc':>7} {'lr':>9} {'wall min':>8} {'cpu min':>8}")
+for i, epoch in enumerate(log["epoch"]):
+    print(f"{epoch + 1:5d} {log['loss'][i]:7.4f} {log['accuracy'][i]:7.4f} {log['val_loss'][i]:8.4f} "
+          f"{log['val_accuracy'][i]:7.4f} {log['learning_rate'][i]:9.2e} {log['elapsed_s'][i] / 60:8.1f} "
+          f"{log['cpu_s'][i] / 60:8.1f}")
+
+# %% mystnb={"figure": {"caption": "Learning curves: loss and accuracy per epoch on the training (augmented, label-smoothed) and validation sets. The dashed line is the keras-io example's final validation accuracy after 20 epochs.", "name": "fig-curves"}}
+fig = evaluation.plot_learning_curves(log, reference=("keras-io, 20 epochs: 57.75%", 0.5775))
+
+# %% [markdown]
+# How long did it take to match the keras-io example? Its 20 epochs took about 75 minutes on this machine:
+
+# %%
+reached = evaluation.first_epoch_reaching(log, 0.5775)
+if reached is None:
+    print("57.75% validation accuracy not reached in this run")
+else:
+    epoch, seconds = reached
+    i = log["epoch"].index(epoch)
+    print(f"57.75% validation accuracy first reached after epoch {epoch + 1}: "
+          f"{seconds / 60:.1f} min wall clock, {log['cpu_s'][i] / 60:.1f} CPU-min "
+          f"(the keras-io example: ~75 min)")
+
+# %% [markdown]
+# ## Test accuracy
+#
+# Only now do we touch the test set, once, with the model as it stands at the end of the schedule.
+
+# %%
+x_test, y_test = splits["test"]
+if QUICK:  # a subset keeps CI fast
+    x_test, y_test = data.subset(splits["test"], 2000)
+logits = model.predict(x_test, batch_size=500, verbose=0)
+pred = logits.argmax(axis=-1)
+test_accuracy = float((pred == y_test).mean())
+print(f"test accuracy: {test_accuracy:.2%} on {len(y_test):,} images")
+assert test_accuracy > (0.30 if QUICK else 0.80), test_accuracy  # chance is 10%
+
+# %% mystnb={"figure": {"caption": "Confusion matrix on the test set (rows: true class, normalised to 100%; numbers: counts).", "name": "fig-confusion"}}
+matrix = evaluation.confusion_matrix(y_test, pred, 10)
+fig = evaluation.plot_confusion_matrix(matrix, data.CLASS_NAMES)
+
+# %% mystnb={"figure": {"caption": "Per-class test accuracy. The animal classes that share shapes and textures (cat, dog, bird, deer) are the hard ones.", "name": "fig-per-class"}}
+per_class = evaluation.per_class_accuracy(matrix)
+fig, ax = plt.subplots(figsize=(7, 2.8))
+ax.bar(data.CLASS_NAMES, per_class * 100, color="tab:blue")
+ax.axhline(test_accuracy * 100, color="gray", ls="--", lw=1, label="overall")
+ax.set(ylabel="accuracy (%)", ylim=(0, 100))
+ax.tick_params(axis="x", rotation=45)
+ax.legend()
+fig.tight_layout()
+for name, acc in sorted(zip(data.CLASS_NAMES, per_class), key=lambda t: t[1]):
+    print(f"{name:10s} {acc:.1%}")
+
+# %% mystnb={"figure": {"caption": "The sixteen most confident mistakes on the test set: true label, then the predicted label and its probability.", "name": "fig-mistakes"}}
+worst = evaluation.worst_mistakes(logits, y_test, 16)
+probs = evaluation.softmax(logits)
+titles = [f"{data.CLASS_NAMES[y_test[i]]}\n→ {data.CLASS_NAMES[pred[i]]} {probs[i, pred[i]]:.0%}" for i in worst]
+fig = viz.image_grid(x_test[worst], titles, ncols=8, size=1.5)
+
+# %% [markdown]
+# ## The trained model, saved for the next chapter
+#
+# The full run's weights are committed to the repository as `book/assets/focalnet_cifar10.keras` with its
+# log as `book/assets/focalnet_cifar10_log.csv`, so the interpretation chapter (and you) can load the model
+# without training. The file is a plain `.keras` archive without optimiser state (about 10 MB). The model
+# takes images as the dataset gives them (32x32x3, 0-255) and returns logits; loading it needs only that
+# `focal_utils` is imported, which registers the layers.
+
+# %%
+assets = os.path.join("..", "assets") if os.path.isdir(os.path.join("..", "assets")) else None
+export_dir = assets if (assets and not QUICK) else tempfile.mkdtemp(prefix="focal-export-")
+path = training.export_model(model, RECIPE, os.path.join(export_dir, "focalnet_cifar10.keras"))
+if not QUICK:
+    import shutil
+    shutil.copy(os.path.join(workdir, "log.csv"), os.path.join(export_dir, "focalnet_cifar10_log.csv"))
+reloaded = keras.saving.load_model(path)
+np.testing.assert_allclose(reloaded.predict(x_test[:64], verbose=0), logits[:64], rtol=1e-5, atol=1e-5)
+print(f"saved {os.path.basename(path)}: {os.path.getsize(path) / 1e6:.1f} MB; reloaded model gives the same logits")
+
+# %% [markdown]
+# ## Summary
+#
+# - A `tf.data` pipeline with per-image crop and flip in parallel threads feeds the model faster than it
+#   can train, so the CPU's time goes to the model.
+# - The recipe follows the official FocalNet one (AdamW without decay on 1-D parameters, warmup and cosine,
+#   label smoothing, stochastic depth) with augmentation and 16x16 tokens sized for CIFAR-10.
+# - Training is resumable at epoch granularity through `BackupAndRestore`, with a CSV log whose clocks
+#   survive a restart.
+# - The full run's numbers are printed above: test accuracy, wall time, and the time to reach the keras-io
+#   example's final accuracy.
+#
+# ## Exercises
+#
+# 1. Train with `label_smoothing=0.0` and `drop_path_rate=0.0` (`dataclasses.replace(training.FULL, ...)`)
+#    for 10 epochs and compare the gap between training and validation accuracy with this run's.
+# 2. Build `focalnet_cifar` with `patch_size=4` and train it with the same recipe: how much faster is an
+#    epoch, and how much accuracy does it cost?
+# 3. Add a stronger augmentation (for example random erasing) to `data.make_dataset` and measure whether it
+#    pays off within 30 epochs.
+#
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# ```
