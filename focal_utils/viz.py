@@ -89,6 +89,20 @@ def _new_axes(ax, figsize=(4, 4)):
     return ax.figure, ax
 
 
+def _panel_grid(n, ncols, size):
+    """A figure of ``n`` tick-less panels in rows of ``ncols``; unused cells hidden."""
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows),
+                             squeeze=False)
+    axes = list(axes.flat)
+    for k, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.axis("off")
+    return fig, axes
+
+
 def image_grid(images, titles=None, ncols=None, cmap="viridis", size=2.2,
                suptitle=None, vmin=None, vmax=None, colorbar=False):
     """Show a list of images (RGB or single-channel maps) in a grid.
@@ -109,15 +123,8 @@ def image_grid(images, titles=None, ncols=None, cmap="viridis", size=2.2,
     images = list(images)
     n = len(images)
     ncols = min(n, 8) if ncols is None else ncols
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows),
-                             squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= n:
-            ax.axis("off")
-            continue
+    fig, axes = _panel_grid(n, ncols, size)
+    for k, ax in enumerate(axes[:n]):
         img = _to_display(images[k])
         im = ax.imshow(img, cmap=None if img.ndim == 3 else cmap,
                        vmin=vmin, vmax=vmax)
@@ -208,15 +215,8 @@ def feature_map_grid(feature_map, channels=None, ncols=8, cmap="RdBu_r",
     channels = list(range(min(ncols, fmap.shape[-1]))) if channels is None else list(channels)
     n = len(channels)
     ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows),
-                             squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= n:
-            ax.axis("off")
-            continue
+    fig, axes = _panel_grid(n, ncols, size)
+    for k, ax in enumerate(axes[:n]):
         panel = fmap[..., channels[k]]
         limit = np.abs(panel).max() or 1.0
         ax.imshow(panel, cmap=cmap, vmin=-limit if symmetric else None,
