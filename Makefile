@@ -1,8 +1,11 @@
 # The Focal Modulation Book: build, test and regenerate the notebooks.
 #
-#   make book                    build the HTML book into _build/html (warnings are errors)
+#   make book                    build the HTML book into _build/html (warnings are errors), serving
+#                                its own widget JavaScript and MathJax (npm ci, scripts/vendor_js.sh)
 #   make test                    every check CI runs (package tests on TensorFlow and JAX, nbval over
-#                                every notebook, the book build)
+#                                every notebook, the book build, the browser test)
+#   make test-browser            after `make book`: headless Chromium checks that chapter 8's widget
+#                                explorer, the math and chapter 1's progress bar work offline
 #   make notebooks               regenerate every chapter's .ipynb from its .py and execute it in place
 #   make notebook NB=book/chapters/03_hierarchical_context.py    the same for one chapter
 #
@@ -33,13 +36,17 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 JB_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
+# The pages load their JavaScript from _build/html/vendor, not a CDN: npm packages copied by this script.
+VENDOR_JS := scripts/vendor_js.sh
+NODE ?= node
+BROWSER_TEST := $(NODE) tests/browser/check_pages.js _build/html
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
-.PHONY: help venv book test test-package test-notebooks test-book notebooks notebook clean
+.PHONY: help venv book test test-package test-notebooks test-book test-browser notebooks notebook clean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(SETUP)
 
@@ -54,8 +61,12 @@ $(KERNEL_CONFIG): scripts/ipython_kernel_config.py $(STAMP)
 	@mkdir -p $(dir $@)
 	cp $< $@
 
+# Chapter 8 reads CIFAR-10's test images: FOCAL_CIFAR10_DIR (or the cache built from ../shared), else
+# Keras downloads them.
 book: $(SETUP)
-	$(JB_BUILD)
+	$(VENDOR_JS)
+	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
+	env $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JB_BUILD)
 	@echo "The book is in _build/html/index.html"
 
 test: $(SETUP)
@@ -65,7 +76,10 @@ test: $(SETUP)
 	   $(TIMED) "package tests (KERAS_BACKEND=jax)" env KERAS_BACKEND=jax $(PYTEST) tests && \
 	   cifar=$$(scripts/cifar10_dir.sh $(BIN)/python) && \
 	   $(TIMED) "nbval over every notebook (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB) && \
-	   $(TIMED) "book build (warnings as errors)" $(JB_BUILD); \
+	   $(TIMED) "vendored JavaScript (npm ci when stale)" $(VENDOR_JS) && \
+	   $(TIMED) "book build (warnings as errors)" env $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JB_BUILD) && \
+	   $(TIMED) "Chromium for the browser test" scripts/ensure_chromium.sh && \
+	   $(TIMED) "browser test (widgets, MathJax, offline)" $(BROWSER_TEST); \
 	then status=0; else status=$$?; fi; \
 	echo "Timings:"; cat $$TIMINGS_FILE; exit $$status
 
@@ -79,6 +93,12 @@ test-notebooks: $(SETUP)
 
 test-book: book
 
+# Needs a built book (`make book`, which also installs playwright-core) and Chromium (/usr/bin/chromium,
+# or CHROMIUM=...).
+test-browser:
+	scripts/ensure_chromium.sh
+	$(BROWSER_TEST)
+
 notebooks: $(SETUP)
 	@for py in $(filter-out $(LONG_CHAPTERS),$(CHAPTERS_PY)); do \
 	    $(MAKE) --no-print-directory notebook NB=$$py; \
@@ -91,4 +111,4 @@ notebook: $(SETUP)
 	    $(BIN)/jupyter execute --inplace --timeout=600 --kernel_name=python3 "$(basename $(NB)).ipynb"'
 
 clean:
-	rm -rf _build
+	rm -rf _build _vendor

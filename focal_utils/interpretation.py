@@ -1,0 +1,241 @@
+"""Reading a FocalNet's gates and modulators: panels per block and gate statistics.
+
+Everything here works on the output of :func:`focal_utils.modulation_maps`:
+``{"stage_i/block_j": {"gates": (N, h, w, L + 1), "modulator": (N, h, w, C)}}``.
+A *panel* is one ``(h, w)`` map: the gate of each focal level, the global
+gate, then the modulator's L2 norm over channels (where the block's context
+is strong).
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from focal_utils.maps import find_focalnet
+from focal_utils.viz import _panel_grid, overlay
+
+
+def block_label(key):
+    """``"stage_1/block_0"`` -> ``"stage 2 · block 1"`` (1-based, for readers)."""
+    try:
+        stage, block = (int(part.split("_")[1]) for part in key.split("/"))
+    except (ValueError, IndexError):
+        raise ValueError(
+            f"Expected a key like 'stage_0/block_1' from modulation_maps. Received: {key!r}"
+        ) from None
+    return f"stage {stage + 1} · block {block + 1}"
+
+
+def stage_index(key):
+    """0-based stage of a ``"stage_i/block_j"`` key."""
+    return int(key.split("/")[0].split("_")[1])
+
+
+def last_block_keys(maps):
+    """The key of the last block of each stage (what the next stage or the head reads)."""
+    last = {}
+    for key in maps:
+        last[stage_index(key)] = key
+    return [last[s] for s in sorted(last)]
+
+
+def panel_names(model):
+    """Names of the panels of each block: one per focal level, global, modulator."""
+    modulation = find_focalnet(model).stages[0].blocks[0].modulation
+    levels = [f"level {i + 1} gate ({k}×{k})"
+              for i, k in enumerate(modulation.kernel_sizes)]
+    return levels + ["global gate", "modulator norm"]
+
+
+def modulator_norm(modulator):
+    """L2 norm over channels: ``(..., h, w, C)`` -> ``(..., h, w)``."""
+    return np.linalg.norm(np.asarray(modulator, dtype="float32"), axis=-1)
+
+
+def block_panels(block_maps):
+    """``(N, L + 2, h, w)``: the gates' maps then the modulator norm, per image."""
+    gates = np.moveaxis(np.asarray(block_maps["gates"]), -1, 1)
+    norm = modulator_norm(block_maps["modulator"])[:, None]
+    return np.concatenate([gates, norm], axis=1)
+
+
+def all_panels(maps):
+    """``{key: (N, L + 2, h, w)}`` for every block, in network order."""
+    return {key: block_panels(block) for key, block in maps.items()}
+
+
+def gate_means_by_block(maps, absolute=False):
+    """Mean gate value (or mean absolute value) per block and level: ``(num_blocks, L + 1)``.
+
+    Averaged over images and positions, blocks in network order.
+    """
+    rows = []
+    for block in maps.values():
+        gates = np.asarray(block["gates"], dtype="float64")
+        gates = np.abs(gates) if absolute else gates
+        rows.append(gates.reshape(-1, gates.shape[-1]).mean(axis=0))
+    return np.stack(rows)
+
+
+def gate_means_by_stage(maps):
+    """Mean gate value per stage and level: ``(num_stages, L + 1)``.
+
+    Averaged over images, positions and the blocks of each stage.
+    """
+    per_stage = {}
+    for key, block in maps.items():
+        gates = np.asarray(block["gates"], dtype="float64")
+        per_stage.setdefault(stage_index(key), []).append(
+            gates.reshape(-1, gates.shape[-1]).mean(axis=0))
+    return np.stack([np.mean(per_stage[s], axis=0) for s in sorted(per_stage)])
+
+
+def gate_means_by_class(maps, labels, num_classes):
+    """Mean gate value per stage, class and level: ``(num_stages, num_classes, L + 1)``.
+
+    Raises:
+        ValueError: when ``labels`` does not give one class per image, or a
+            class has no image (its mean would be undefined).
+    """
+    labels = np.asarray(labels).reshape(-1)
+    first = next(iter(maps.values()))["gates"]
+    if len(labels) != len(first):
+        raise ValueError(
+            f"gate_means_by_class needs one label per image: {len(first)} images, "
+            f"{len(labels)} labels."
+        )
+    missing = sorted(set(range(num_classes)) - set(labels.tolist()))
+    if missing:
+        raise ValueError(
+            f"Classes {missing} have no image; pass images of every class "
+            "(or a smaller num_classes)."
+        )
+    per_stage = {}
+    for key, block in maps.items():
+        gates = np.asarray(block["gates"], dtype="float64").mean(axis=(1, 2))
+        per_class = np.stack([gates[labels == c].mean(axis=0) for c in range(num_classes)])
+        per_stage.setdefault(stage_index(key), []).append(per_class)
+    return np.stack([np.mean(per_stage[s], axis=0) for s in sorted(per_stage)])
+
+
+def modulator_centre_mass(maps, border=0.25):
+    """Share of the modulator norm inside the central window, per block and image.
+
+    The window leaves out ``border`` of the height and width on each side
+    (0.25: the central half of the image, a quarter of its area). CIFAR-10
+    objects are mostly centred, so a model that looks at the object puts
+    more than a quarter of its modulator norm there.
+
+    Returns:
+        ``{key: (N,)}`` shares in [0, 1].
+    """
+    if not 0.0 <= border < 0.5:
+        raise ValueError(f"border must be in [0, 0.5). Received: {border}")
+    shares = {}
+    for key, block in maps.items():
+        norm = modulator_norm(block["modulator"])
+        h, w = norm.shape[1:]
+        top, left = int(round(border * h)), int(round(border * w))
+        centre = norm[:, top:h - top, left:w - left].sum(axis=(1, 2))
+        shares[key] = centre / np.maximum(norm.sum(axis=(1, 2)), 1e-12)
+    return shares
+
+
+def plot_block_maps(image, maps, index, names, alpha=0.55, size=1.6, title=None):
+    """One image's maps: a row per block, a column per panel, drawn over the image.
+
+    Each panel is scaled to its own range (colour shows where a map is high
+    within the image, not how it compares across blocks).
+
+    Args:
+        image: the ``(H, W, 3)`` image the maps were computed on.
+        maps: output of :func:`focal_utils.modulation_maps`.
+        index: which image of ``maps`` to draw.
+        names: panel names (:func:`panel_names`).
+    """
+    panels = all_panels(maps)
+    keys = list(panels)
+    ncols = len(names)
+    fig, axes = _panel_grid(len(keys) * ncols, ncols, size)
+    for row, key in enumerate(keys):
+        for col in range(ncols):
+            ax = axes[row * ncols + col]
+            overlay(image, panels[key][index, col], ax=ax, alpha=alpha)
+            if row == 0:
+                ax.set_title(names[col], fontsize=8)
+            if col == 0:
+                ax.set_ylabel(block_label(key), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gate_means(means, names, xlabels, ax=None, labels=("trained",), ylabel="mean gate value"):
+    """Lines of a gate statistic along the network, one colour per level.
+
+    ``means`` is ``(positions, L + 1)`` (e.g. :func:`gate_means_by_block`) or
+    a list of them, one per model, drawn solid, dashed, dotted.
+    """
+    means = [means] if np.ndim(means) == 2 else list(means)
+    styles = ["-", "--", ":", "-."]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    x = np.arange(len(xlabels))
+    for m, (values, label) in enumerate(zip(means, labels)):
+        for level in range(values.shape[1]):
+            name = names[level] if len(means) == 1 else f"{names[level]}, {label}"
+            ax.plot(x, values[:, level], styles[m % len(styles)], marker="o", ms=4,
+                    color=colors[level % len(colors)], label=name)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(xlabels, fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, handlelength=3)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def plot_modulator_norms(images, maps, keys, titles=None, size=1.5, alpha=0.55):
+    """Rows: images; columns: the image, then the modulator norm of each block in ``keys``."""
+    fig, axes = plt.subplots(len(images), len(keys) + 1,
+                             figsize=(size * (len(keys) + 1), size * len(images)), squeeze=False)
+    for r, image in enumerate(images):
+        axes[r, 0].imshow(image)
+        if titles is not None:
+            axes[r, 0].set_ylabel(titles[r], fontsize=8)
+        for c, key in enumerate(keys, start=1):
+            norm = modulator_norm(maps[key]["modulator"][r])
+            overlay(image, norm, ax=axes[r, c], alpha=alpha)
+            if r == 0:
+                axes[r, c].set_title(block_label(key), fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_gate_means_by_class(means, names, class_names, size=2.6):
+    """Heat maps class x level, one per stage: each class's mean gate minus the stage's mean.
+
+    The differences between classes are small next to the differences
+    between levels and stages, so the per-stage mean over classes is removed
+    and one symmetric colour scale is shared by all stages.
+    """
+    num_stages, _, num_levels = means.shape
+    deviation = means - means.mean(axis=1, keepdims=True)
+    limit = float(np.abs(deviation).max()) or 1.0
+    fig, axes = plt.subplots(1, num_stages, squeeze=False,
+                             figsize=(size * num_stages + 1.2, 0.3 * len(class_names) + 1.4))
+    short = [n.split(" (")[0].replace(" gate", "") for n in names[:num_levels]]
+    for s, ax in enumerate(axes[0]):
+        im = ax.imshow(deviation[s], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        ax.set_title(f"stage {s + 1}", fontsize=9)
+        ax.set_xticks(range(num_levels))
+        ax.set_xticklabels(short, fontsize=7)
+        ax.set_yticks(range(len(class_names)))
+        ax.set_yticklabels(class_names if s == 0 else [], fontsize=8)
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.03, pad=0.02,
+                 label="gate mean minus stage mean")
+    return fig

@@ -1,0 +1,251 @@
+"""An ipywidgets explorer of a FocalNet's gates and modulators.
+
+Two modes, one set of controls (image, block, map, opacity):
+
+- ``"static"`` renders every frame up front, for a fixed set of images, into
+  nested ``ipywidgets.Stack``s whose ``selected_index`` is tied to the controls
+  with ``ipywidgets.jslink``. The browser switches frames by itself, so the
+  sliders keep working in the rendered HTML book, where no kernel runs
+  (``interact`` would only keep its first frame there).
+- ``"live"`` keeps one image widget and recomputes its frame in the kernel
+  when a control moves: any number of images (maps are computed on demand,
+  one image at a time) and any opacity. It needs a running kernel (Jupyter,
+  Colab).
+
+Frames are JPEGs: the image scaled up with nearest neighbours (its pixels
+stay visible) and the map upsampled bilinearly with half-pixel centres onto
+the same grid (as :func:`focal_utils.viz.overlay`), each map scaled to its
+own range.
+"""
+
+import io
+
+import ipywidgets as widgets
+import matplotlib
+import numpy as np
+
+from focal_utils.interpretation import block_label, block_panels, panel_names
+from focal_utils.maps import modulation_maps
+from focal_utils.viz import upsample_map
+
+STATIC_OPACITIES = (0.3, 0.6, 0.9)
+# Live mode keeps the maps of this many images (a few MB), dropping the oldest.
+LIVE_CACHE = 256
+
+
+def to_uint8(image):
+    """An image as uint8: integers are clipped, floats in [0, 1] scaled, floats above 1 taken as 0-255."""
+    image = np.asarray(image)
+    if image.dtype.kind in "iu":
+        return np.clip(image, 0, 255).astype("uint8")
+    image = image.astype("float64")
+    if image.max() <= 1.0:
+        image = image * 255.0
+    return np.clip(np.round(image), 0, 255).astype("uint8")
+
+
+def render_frame(image, low_res, opacity, size=128, cmap="jet"):
+    """The image scaled to ``size`` with a map blended over it: ``(size, size, 3)`` uint8.
+
+    Args:
+        image: ``(H, W, 3)`` image (uint8, or floats in [0, 1] or 0-255).
+        low_res: ``(h, w)`` map; scaled to its own min-max range.
+        opacity: weight of the map in [0, 1] (0: the image alone).
+        size: side of the frame in pixels; a multiple of the image side keeps
+            pixels square.
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1]. Received: {opacity}")
+    image = to_uint8(image)
+    height, width = image.shape[:2]
+    rows = np.arange(size) * height // size
+    cols = np.arange(size) * width // size
+    base = image[rows][:, cols].astype("float32") / 255.0
+    up = upsample_map(low_res, (size, size))
+    span = float(up.max() - up.min())
+    up = (up - up.min()) / span if span > 0 else np.zeros_like(up)
+    colour = matplotlib.colormaps[cmap](up)[..., :3]
+    return np.round(255.0 * ((1.0 - opacity) * base + opacity * colour)).astype("uint8")
+
+
+def encode(frame, fmt="jpeg", quality=80):
+    """PNG or JPEG bytes of a uint8 RGB array (what ``ipywidgets.Image`` shows)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    options = {"quality": quality, "optimize": True} if fmt == "jpeg" else {"optimize": True}
+    Image.fromarray(frame).save(buffer, format=fmt.upper(), **options)
+    return buffer.getvalue()
+
+
+def _caption(index, labels, predictions, class_names):
+    if labels is None and predictions is None:
+        return f"image {index}"
+    name = (lambda c: class_names[c]) if class_names is not None else str
+    parts = [f"image {index}"]
+    if labels is not None:
+        parts.append(f"true: <b>{name(int(labels[index]))}</b>")
+    if predictions is not None:
+        pred, prob = predictions[index]
+        ok = labels is None or int(pred) == int(labels[index])
+        colour = "green" if ok else "crimson"
+        parts.append(f"predicted: <b style='color:{colour}'>{name(int(pred))}</b> ({prob:.0%})")
+    return " · ".join(parts)
+
+
+class GateExplorer(widgets.VBox):
+    """Sliders over the gate and modulator maps of a FocalNet, over the images.
+
+    Args:
+        model: a FocalNet (or a model containing one).
+        images: ``(N, H, W, 3)`` images as the model takes them.
+        labels: optional true classes, shown under the image.
+        class_names: optional names of the classes.
+        mode: ``"static"`` (precomputed frames, works without a kernel) or
+            ``"live"`` (recomputed by the kernel, any number of images).
+        size: side of a frame in pixels.
+        opacities: the opacities offered in static mode.
+        fmt: ``"jpeg"`` (small pages) or ``"png"``.
+
+    Attributes:
+        image_slider, block_select, map_select, opacity_slider: the controls.
+        links: the ``jslink``s of static mode (control -> stack).
+        frames: static mode's image widgets, ``frames[i][b][m][o]``.
+    """
+
+    def __init__(self, model, images, labels=None, class_names=None, mode="static",
+                 size=128, opacities=STATIC_OPACITIES, fmt="jpeg"):
+        if mode not in ("static", "live"):
+            raise ValueError(f"mode must be 'static' or 'live'. Received: {mode!r}")
+        images = np.asarray(images)
+        if images.ndim != 4 or len(images) == 0:
+            raise ValueError(
+                "GateExplorer needs a non-empty batch of images (N, H, W, C). "
+                f"Received: shape {images.shape}"
+            )
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+        self.model, self.images, self.mode = model, images, mode
+        self.labels = None if labels is None else np.asarray(labels).reshape(-1)
+        self.class_names, self.size, self.fmt = class_names, size, fmt
+        self.opacities = tuple(float(o) for o in opacities)
+        self._maps = {}  # image index -> {key: (L + 2, h, w)}
+        self._predictions = {}
+        first = self._panels(0)
+        self.block_keys = list(first)
+        self.panel_names = panel_names(model)
+        self.links, self.frames = [], None
+        self._make_controls()
+        body = self._static_body() if mode == "static" else self._live_body()
+        controls = widgets.VBox([self.image_slider, self.block_select, self.map_select,
+                                 self.opacity_slider])
+        super().__init__([controls, body])
+        self.add_class("focal-explorer")
+
+    # -- maps ---------------------------------------------------------------
+    def _compute(self, indices):
+        """Maps and predictions of the images ``indices`` not computed yet."""
+        todo = [i for i in indices if i not in self._maps]
+        if not todo:
+            return
+        maps, logits = modulation_maps(self.model, self.images[todo], return_logits=True)
+        z = logits - logits.max(axis=-1, keepdims=True)
+        probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+        for n, i in enumerate(todo):
+            self._maps[i] = {key: block_panels({k: v[n:n + 1] for k, v in block.items()})[0]
+                             for key, block in maps.items()}
+            self._predictions[i] = (int(probs[n].argmax()), float(probs[n].max()))
+        if self.mode == "live":
+            while len(self._maps) > LIVE_CACHE:
+                oldest = next(iter(self._maps))
+                del self._maps[oldest], self._predictions[oldest]
+
+    def _panels(self, index):
+        self._compute([index])
+        return self._maps[index]
+
+    def frame_array(self, index, block, panel, opacity):
+        """The uint8 frame for image ``index``, block number, panel number and opacity."""
+        low_res = self._panels(index)[self.block_keys[block]][panel]
+        return render_frame(self.images[index], low_res, opacity, self.size)
+
+    def caption(self, index):
+        self._compute([index])
+        return _caption(index, self.labels, self._predictions, self.class_names)
+
+    # -- widgets ------------------------------------------------------------
+    def _make_controls(self):
+        style = {"description_width": "70px"}
+        wide = widgets.Layout(width="420px")
+        self.image_slider = widgets.IntSlider(0, 0, len(self.images) - 1, description="image",
+                                              style=style, layout=wide)
+        self.block_select = widgets.Dropdown(
+            options=[(block_label(k), b) for b, k in enumerate(self.block_keys)], value=0,
+            description="block", style=style)
+        self.map_select = widgets.ToggleButtons(
+            options=[(n, p) for p, n in enumerate(self.panel_names)], value=len(self.panel_names) - 1,
+            description="map", style={**style, "button_width": "150px"})
+        if self.mode == "static":
+            self.opacity_slider = widgets.SelectionSlider(
+                options=[(f"{o:.1f}", o) for o in self.opacities],
+                value=self.opacities[len(self.opacities) // 2], description="opacity",
+                style=style, layout=wide)
+        else:
+            self.opacity_slider = widgets.FloatSlider(0.6, min=0.0, max=1.0, step=0.05,
+                                                      description="opacity", style=style,
+                                                      layout=wide)
+
+    def _image_widget(self, frame):
+        return widgets.Image(value=encode(frame, self.fmt), format=self.fmt,
+                             layout=widgets.Layout(width=f"{self.size * 2}px"))
+
+    def _stack(self, children, control, trait):
+        stack = widgets.Stack(children, selected_index=getattr(control, trait))
+        self.links.append(widgets.jslink((control, trait), (stack, "selected_index")))
+        return stack
+
+    def _static_body(self):
+        """Nested stacks image > block > map > opacity, each tied to its control."""
+        self._compute(range(len(self.images)))
+        self.frames, per_image = [], []
+        for i in range(len(self.images)):
+            blocks, block_stacks = [], []
+            for b in range(len(self.block_keys)):
+                panels, panel_stacks = [], []
+                for p in range(len(self.panel_names)):
+                    leaves = [self._image_widget(self.frame_array(i, b, p, o))
+                              for o in self.opacities]
+                    panels.append(leaves)
+                    panel_stacks.append(self._stack(leaves, self.opacity_slider, "index"))
+                blocks.append(panels)
+                block_stacks.append(self._stack(panel_stacks, self.map_select, "index"))
+            self.frames.append(blocks)
+            per_image.append(widgets.VBox([
+                widgets.HTML(self.caption(i)),
+                self._stack(block_stacks, self.block_select, "index"),
+            ]))
+        return self._stack(per_image, self.image_slider, "value")
+
+    def _live_body(self):
+        self.caption_html = widgets.HTML()
+        self.live_image = widgets.Image(format=self.fmt,
+                                        layout=widgets.Layout(width=f"{self.size * 2}px"))
+        for control in (self.image_slider, self.block_select, self.map_select,
+                        self.opacity_slider):
+            control.observe(self._redraw, names="value")
+        self._redraw()
+        return widgets.VBox([self.caption_html, self.live_image])
+
+    def _redraw(self, change=None):
+        index = self.image_slider.value
+        frame = self.frame_array(index, self.block_select.value, self.map_select.value,
+                                 self.opacity_slider.value)
+        self.caption_html.value = self.caption(index)
+        self.live_image.value = encode(frame, self.fmt)
+
+    def shown_frame(self):
+        """The image widget the current control values select (both modes)."""
+        if self.mode == "live":
+            return self.live_image
+        return self.frames[self.image_slider.value][self.block_select.value][
+            self.map_select.value][self.opacity_slider.index]
