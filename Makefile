@@ -72,9 +72,9 @@ book: $(SETUP)
 test: $(SETUP)
 	@rm -f _build/timings.txt; mkdir -p _build
 	@export TIMINGS_FILE=$(CURDIR)/_build/timings.txt; \
-	if $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $(PYTEST) tests && \
-	   $(TIMED) "package tests (KERAS_BACKEND=jax)" env KERAS_BACKEND=jax $(PYTEST) tests && \
-	   cifar=$$(scripts/cifar10_dir.sh $(BIN)/python) && \
+	if cifar=$$(scripts/cifar10_dir.sh $(BIN)/python) && \
+	   $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
+	   $(TIMED) "package tests (KERAS_BACKEND=jax)" env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
 	   $(TIMED) "nbval over every notebook (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB) && \
 	   $(TIMED) "vendored JavaScript (npm ci when stale)" $(VENDOR_JS) && \
 	   $(TIMED) "book build (warnings as errors)" env $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JB_BUILD) && \
@@ -84,8 +84,9 @@ test: $(SETUP)
 	echo "Timings:"; cat $$TIMINGS_FILE; exit $$status
 
 test-package: $(SETUP)
-	KERAS_BACKEND=tensorflow $(PYTEST) tests
-	KERAS_BACKEND=jax $(PYTEST) tests
+	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
+	env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
+	env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests
 
 test-notebooks: $(SETUP)
 	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \

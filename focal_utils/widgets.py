@@ -3,7 +3,7 @@
 Two modes, one set of controls (image, block, map, opacity):
 
 - ``"static"`` renders every frame up front, for a fixed set of images, into
-  nested ``ipywidgets.Stack``s whose ``selected_index`` is tied to the controls
+  nested ``ipywidgets.Stack`` widgets whose ``selected_index`` is tied to the controls
   with ``ipywidgets.jslink``. The browser switches frames by itself, so the
   sliders keep working in the rendered HTML book, where no kernel runs
   (``interact`` would only keep its first frame there).
@@ -109,7 +109,7 @@ class GateExplorer(widgets.VBox):
 
     Attributes:
         image_slider, block_select, map_select, opacity_slider: the controls.
-        links: the ``jslink``s of static mode (control -> stack).
+        links: the ``jslink`` links of static mode (control -> stack).
         frames: static mode's image widgets, ``frames[i][b][m][o]``.
     """
 
