@@ -24,6 +24,7 @@ import ipywidgets as widgets
 import matplotlib
 import numpy as np
 
+from focal_utils.evaluation import softmax
 from focal_utils.interpretation import block_label, block_panels, panel_names
 from focal_utils.maps import modulation_maps
 from focal_utils.viz import upsample_map
@@ -149,8 +150,7 @@ class GateExplorer(widgets.VBox):
         if not todo:
             return
         maps, logits = modulation_maps(self.model, self.images[todo], return_logits=True)
-        z = logits - logits.max(axis=-1, keepdims=True)
-        probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+        probs = softmax(logits)
         for n, i in enumerate(todo):
             self._maps[i] = {key: block_panels({k: v[n:n + 1] for k, v in block.items()})[0]
                              for key, block in maps.items()}
