@@ -125,6 +125,10 @@ def modulator_centre_mass(maps, border=0.25):
     objects are mostly centred, so a model that looks at the object puts
     more than a quarter of its modulator norm there.
 
+    Each token counts with the fraction of its cell that lies inside the
+    window, so a coarse map is measured on the image's area: on a 2x2 map
+    every token is a quarter inside, and the share is 25% whatever the map.
+
     Returns:
         ``{key: (N,)}`` shares in [0, 1].
     """
@@ -134,10 +138,16 @@ def modulator_centre_mass(maps, border=0.25):
     for key, block in maps.items():
         norm = modulator_norm(block["modulator"])
         h, w = norm.shape[1:]
-        top, left = int(round(border * h)), int(round(border * w))
-        centre = norm[:, top:h - top, left:w - left].sum(axis=(1, 2))
+        weights = np.outer(_inside_fraction(h, border), _inside_fraction(w, border))
+        centre = (norm * weights).sum(axis=(1, 2))
         shares[key] = centre / np.maximum(norm.sum(axis=(1, 2)), 1e-12)
     return shares
+
+
+def _inside_fraction(cells, border):
+    """Fraction of each of ``cells`` equal cells of [0, 1] inside [border, 1 - border]."""
+    edges = np.clip(np.linspace(0.0, 1.0, cells + 1), border, 1.0 - border)
+    return np.diff(edges) * cells
 
 
 def plot_block_maps(image, maps, index, names, alpha=0.55, size=1.6, title=None):

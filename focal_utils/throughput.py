@@ -3,8 +3,8 @@
 Three contenders, all trained with the same AdamW step on CIFAR-sized uint8
 batches:
 
-- ``book``: ``create_model("focalnet_cifar")``, focal levels as
-  ``DepthwiseConv2D``;
+- ``book``: the model the book trains, ``create_model(TRAINED_CIFAR_MODEL)``
+  (``focalnet_cifar_conv``), focal levels as ``DepthwiseConv2D``;
 - ``book, keras-io way``: the same architecture with each focal level built as
   the keras-io example builds it, ``ZeroPadding2D`` + ``Conv2D(groups=C)``
   (:func:`focal_utils.kerasio.build_book_model_kerasio_way`);
@@ -23,11 +23,11 @@ import keras
 import numpy as np
 
 from focal_utils.kerasio import build_book_model_kerasio_way, build_kerasio_model
-from focal_utils.registry import create_model
+from focal_utils.registry import TRAINED_CIFAR_MODEL, create_model
 
 CONTENDERS = {
-    "book": (lambda: create_model("focalnet_cifar"), True),
-    "book, keras-io way": (lambda: build_book_model_kerasio_way("focalnet_cifar"), True),
+    "book": (lambda: create_model(TRAINED_CIFAR_MODEL), True),
+    "book, keras-io way": (lambda: build_book_model_kerasio_way(TRAINED_CIFAR_MODEL), True),
     "keras-io as it is": (build_kerasio_model, False),
 }
 

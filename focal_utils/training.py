@@ -20,7 +20,7 @@ import time
 import keras
 
 from focal_utils.data import make_dataset, subset
-from focal_utils.registry import create_model
+from focal_utils.registry import TRAINED_CIFAR_MODEL, create_model
 
 QUICK_ENV_VAR = "FOCAL_QUICK"
 
@@ -29,8 +29,8 @@ QUICK_ENV_VAR = "FOCAL_QUICK"
 class Recipe:
     """Hyper-parameters of a training run (defaults: the book's full run)."""
 
-    model_name: str = "focalnet_cifar"
-    epochs: int = 30
+    model_name: str = TRAINED_CIFAR_MODEL
+    epochs: int = 50
     batch_size: int = 128
     peak_lr: float = 2e-3
     min_lr: float = 1e-5

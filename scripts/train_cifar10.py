@@ -17,7 +17,7 @@ import time
 
 from focal_utils import data, training
 
-DEFAULT_WORKDIR = os.path.expanduser("~/.cache/focal-book/runs/focalnet_cifar")
+DEFAULT_WORKDIR = os.path.expanduser("~/.cache/focal-book/runs/focalnet_cifar_conv")
 
 
 def main():

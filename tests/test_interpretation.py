@@ -76,7 +76,7 @@ def test_gate_means_by_class_averages_each_class():
         interpretation.gate_means_by_class(maps, labels, num_classes=3)
 
 
-@pytest.mark.parametrize("side", [4, 8, 16])
+@pytest.mark.parametrize("side", [2, 4, 7, 8, 16])
 def test_centre_share_of_a_uniform_map_is_a_quarter(side):
     maps = {"stage_0/block_0": {"gates": np.zeros((1, side, side, 3)),
                                 "modulator": np.ones((1, side, side, 5))}}
@@ -92,6 +92,23 @@ def test_centre_share_of_centred_and_corner_maps():
     np.testing.assert_allclose(interpretation.modulator_centre_mass(maps)["stage_0/block_0"], [1.0, 0.0])
     with pytest.raises(ValueError, match="border"):
         interpretation.modulator_centre_mass(maps, border=0.5)
+
+
+def test_centre_share_weighs_tokens_by_their_area_inside():
+    # 2x2 map: each token's cell is a quarter inside the central window.
+    modulator = np.zeros((1, 2, 2, 1))
+    modulator[0, 0, 0] = 1.0
+    maps = {"stage_2/block_0": {"gates": np.zeros((1, 2, 2, 3)), "modulator": modulator}}
+    np.testing.assert_allclose(interpretation.modulator_centre_mass(maps)["stage_2/block_0"], [0.25])
+    # 7x7 map: the window [1/4, 3/4] holds the centre cell [3/7, 4/7] whole,
+    # none of row 0, and (2/7 - 1/4) * 7 = 1/4 of row cell [1/7, 2/7].
+    modulator = np.zeros((3, 7, 7, 1))
+    modulator[0, 3, 3] = 1.0
+    modulator[1, 0, 3] = 1.0
+    modulator[2, 1, 3] = 1.0
+    maps = {"stage_0/block_0": {"gates": np.zeros((3, 7, 7, 3)), "modulator": modulator}}
+    np.testing.assert_allclose(interpretation.modulator_centre_mass(maps)["stage_0/block_0"],
+                               [1.0, 0.0, 0.25], atol=1e-12)
 
 
 def test_plots_draw_one_panel_per_map():

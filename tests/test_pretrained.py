@@ -12,15 +12,18 @@ def test_weights_ship_with_the_package_and_load():
     path = pretrained.pretrained_path("focalnet_cifar10")
     assert path.suffix == ".keras" and path.stat().st_size < 15e6  # no optimiser state
     model = pretrained.load_pretrained()
-    assert model.count_params() == 2_481_247
+    assert model.count_params() == 2_694_687  # focalnet_cifar_conv
+    assert model.patch_embed.use_conv_embed and model.patch_size == 4
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
     logits = np.asarray(model.predict(images, verbose=0))
     assert logits.shape == (2, 10)
     assert not np.allclose(logits.sum(axis=-1), 1.0)  # logits, not probabilities
 
 
-def test_training_log_has_every_epoch_and_clocks():
-    log = training.read_log(pretrained.training_log_path())
+@pytest.mark.parametrize("path", [pretrained.training_log_path(), pretrained.PATCH2_RUN_LOG],
+                         ids=["final run", "patch-2 run"])
+def test_training_logs_have_every_epoch_and_clocks(path):
+    log = training.read_log(path)
     for column in ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "elapsed_s"):
         assert column in log
     np.testing.assert_array_equal(log["epoch"], np.arange(len(log["epoch"])))

@@ -113,9 +113,11 @@ print("per-channel std:                        ", x32.std(axis=(0, 1, 2)).round(
 # {cite}`dosovitskiy2021image`. Cut an $H \times W$ image into $P \times P$
 # patches and you get $(H/P)(W/P)$ patches, each a vector of $P \cdot P
 # \cdot 3$ numbers. FocalNet's ImageNet models use $P = 4$ (a 224x224 image
-# becomes 56x56 tokens); the book's CIFAR-10 model uses $P = 2$ (32x32
-# becomes 16x16 tokens), because 8x8 tokens from $P = 4$ leave too little
-# room for spatial context {cite}`yang2022focal`.
+# becomes 56x56 tokens); the CIFAR-10 model of the next chapters uses
+# $P = 2$ (32x32 becomes 16x16 tokens), so that even its last stage keeps a
+# 4x4 grid of spatial context. Finer tokens cost compute, though:
+# {doc}`07_training` weighs them against training time on a CPU, and trains
+# a variant whose stem cuts 4x4 patches that overlap.
 #
 # The grid below is drawn on pixel boundaries: every cell holds exactly the
 # pixels of one patch.

@@ -525,7 +525,9 @@ print(f"chapter run time: {time.perf_counter() - chapter_start:.0f} s")
 #   logits; `forward_features` and `forward_head` expose the two halves.
 # * The book's CIFAR-10 model uses patch 2 on $32\times 32$ images: 16/8/4 tokens per side,
 #   2,481,247 parameters and 95.3 MFLOPs per image, 4x the compute of patch 4 for a last stage that
-#   is still a $4\times 4$ map. It standardises 0-255 inputs itself.
+#   is still a $4\times 4$ map. It standardises 0-255 inputs itself. ({doc}`07_training` trains
+#   `focalnet_cifar_conv`, the same stages behind the official overlapping stride-4 stem: on a CPU
+#   budget, more epochs on 8x8 tokens beat fewer on 16x16.)
 # * Untrained, it predicts a near-uniform distribution: the first loss is $\ln 10$.
 # * Two thirds of every block is MLP, and the deepest stages hold most of the parameters.
 # * The registry rebuilds the paper's six ImageNet models with exactly their published parameter

@@ -56,8 +56,9 @@ keras.utils.set_random_seed(0)
 # %% [markdown]
 # ## 8.1 The trained model
 #
-# Chapter 7 trained `focalnet_cifar` (2.5 M parameters, 16x16 tokens, three stages of 2, 3 and 2 blocks,
-# two focal levels with 3x3 and 5x5 kernels) for 30 epochs and saved it, without optimiser state, inside
+# Chapter 7 trained `focalnet_cifar_conv` (2.7 M parameters; the official overlapping 7x7 stride-4 stem, so
+# 8x8 tokens; three stages of 2, 3 and 2 blocks; two focal levels with 3x3 and 5x5 kernels) for 50 epochs
+# and saved it, without optimiser state, inside
 # the package. `load_pretrained` reads it with `keras.saving.load_model`; the model takes images as
 # CIFAR-10 gives them (32x32x3, 0-255) and returns logits. Before reading its gates we check that it is the
 # model we think it is: its accuracy on the 10,000 test images must be the one Chapter 7 reported (81.3%).
@@ -97,18 +98,20 @@ for key, block in maps.items():
 print(inspect.getsource(interpretation.block_panels))
 
 # %% [markdown]
-# A stage-1 map has 16x16 values for a 32x32 image: token $(i, j)$ was computed from the 2x2 pixels
-# $(2i..2i+1, 2j..2j+1)$; a stage-3 map has 4x4 values, one per 8x8 patch. To draw a map over the image we
-# upsample it bilinearly with half-pixel centres and give `imshow` the image's own extent, so each value
-# sits over the patch it came from (`focal_utils.viz.overlay`). The keras-io example draws its maps with a
-# second `imshow` and no extent {cite}`kerasio2023focalnet`: Matplotlib then puts map token $(i, j)$ on
+# A stage-1 map has 8x8 values for a 32x32 image: the stem moves in steps of 4 pixels, so token $(i, j)$
+# stands for the 4x4 cell of pixels $(4i..4i+3, 4j..4j+3)$ (its 7x7 window reaches 2 pixels beyond the cell
+# on the top and left, 1 on the bottom and right, so it is centred within half a pixel of the cell's
+# centre); a stage-2 map has 4x4 values, one per 8x8 cell, and a stage-3 map 2x2, one per image quarter.
+# To draw a map over the image we upsample it bilinearly with half-pixel centres and give `imshow` the
+# image's own extent, so each value sits over the cell it came from (`focal_utils.viz.overlay`). The
+# keras-io example draws its maps with a second `imshow` and no extent {cite}`kerasio2023focalnet`: Matplotlib then puts map token $(i, j)$ on
 # image pixel $(i, j)$ and zooms the axes to the map, so the panel shows only the top-left corner of the
 # image, with every value off its patch. The figure shows both on a stage-1-sized map whose hot tokens come
 # from a known patch of the image.
 
-# %% mystnb={"figure": {"caption": "A 16x16 map that is hot on tokens (4-5, 10-11), i.e. on image pixels rows 8-11, columns 20-23 (outlined, left). Middle: `viz.overlay` upsamples it bilinearly onto the image's extent, and the hot spot covers the outlined pixels. Right: the keras-io way, `imshow(map)` over `imshow(image)`: the axes shrink to the map's 16x16 pixels, so only the image's top-left quarter is shown and the hot spot lands on pixels 4-5, 10-11.", "name": "fig-overlay-alignment"}}
-probe = np.zeros((16, 16), dtype="float32")
-probe[4:6, 10:12] = 1.0  # image rows 8-11, columns 20-23
+# %% mystnb={"figure": {"caption": "An 8x8 map that is hot on token (2, 5), i.e. on the cell of image pixels rows 8-11, columns 20-23 (outlined, left). Middle: `viz.overlay` upsamples it bilinearly onto the image's extent, and the hot spot covers the outlined pixels. Right: the keras-io way, `imshow(map)` over `imshow(image)`: the axes shrink to the map's 8x8 pixels, so only the image's top-left 8x8 corner is shown and the hot spot lands on pixel (2, 5).", "name": "fig-overlay-alignment"}}
+probe = np.zeros((8, 8), dtype="float32")
+probe[2, 5] = 1.0  # image rows 8-11, columns 20-23
 image = x_test[0]
 fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
 axes[0].imshow(image)
@@ -191,7 +194,7 @@ fig = interpretation.plot_modulator_norms(x_test[shown], shown_maps, last_blocks
 # %%
 sample = np.concatenate([np.flatnonzero(y_test == c)[:100] for c in range(10)])
 trained_maps = focal_utils.modulation_maps(model, x_test[sample])
-untrained = focal_utils.create_model("focalnet_cifar")
+untrained = type(model).from_config(model.get_config())  # same architecture, fresh weights
 untrained_maps = focal_utils.modulation_maps(untrained, x_test[sample])
 print(f"{len(sample)} images; stage-1 modulator of the trained model: "
       f"{trained_maps['stage_0/block_0']['modulator'].shape}")
@@ -270,8 +273,10 @@ print(", ".join(f"{t} ({confidence[i]:.0%})" for t, i in zip(titles, worst)))
 # %% mystnb={"figure": {"caption": "The modulator norm of the last block of each stage for the six test images the model gets wrong with the highest confidence (true class → predicted class).", "name": "fig-mistake-maps"}}
 fig = interpretation.plot_modulator_norms(x_test[worst], worst_maps, last_blocks, titles)
 
-# %% mystnb={"figure": {"caption": "Share of the modulator norm in the image centre at the last block, for the correct and the wrong predictions among the 1,000 sampled test images.", "name": "fig-right-wrong"}}
-last = last_blocks[-1]
+# %% mystnb={"figure": {"caption": "Share of the modulator norm in the image centre at the last block of stage 2 (the last map fine enough to resolve the centre), for the correct and the wrong predictions among the 1,000 sampled test images.", "name": "fig-right-wrong"}}
+# Stage 3's 2x2 map cannot say where the centre is: each token's cell is a
+# quarter inside it, so its share is 25% for every image. Stage 2 (4x4) can.
+last = [k for k in last_blocks if trained_maps[k]["modulator"].shape[1] >= 4][-1]
 right_mask = correct[sample]
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
 bins = np.linspace(0, 1, 41)
