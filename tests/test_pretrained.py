@@ -43,4 +43,4 @@ def test_weights_classify_cifar10():
     (_, _), (x_test, y_test) = data.load_cifar10(download=False)
     model = pretrained.load_pretrained()
     logits = np.asarray(model.predict(x_test[:1000], batch_size=250, verbose=0))
-    assert (logits.argmax(-1) == y_test[:1000]).mean() > 0.78
+    assert (logits.argmax(-1) == y_test[:1000]).mean() > 0.80  # 81.9% for the shipped model

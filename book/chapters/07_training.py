@@ -34,15 +34,17 @@
 # ```{note}
 # **How the stored outputs were made.** The full run was trained by `scripts/train_cifar10.py`, which calls
 # the same `training.train` with the same recipe and work folder as this chapter, in the background on a
-# 2-core AMD EPYC CPU (no GPU; TensorFlow 2.21, Keras 3.15.1). It ran across two working sessions: stopped
-# after 17 epochs, it resumed from its `BackupAndRestore` folder, so the `elapsed_s` column adds up the wall
-# time of the finished epochs (the epoch in progress at the stop, lost and redone, is not in it). Then this
-# notebook was executed in full mode: `training.train` found the 30 finished epochs in the backup and
-# restored the final weights without training again, and the cells below evaluated them once on the test
-# set and measured the throughput benchmark on the then idle machine.
+# 2-core AMD EPYC CPU (no GPU; TensorFlow 2.21, Keras 3.15.1). It was planned for 60 epochs; after 9, the
+# machine's CPU share proved smaller than measured beforehand (epochs took 85-150 s instead of 106 s), so
+# the run was stopped and resumed from its `BackupAndRestore` folder with the recipe's 50 epochs. Its first
+# nine epochs therefore followed the 60-epoch cosine, up to 2.1% above the learning rate of the 50-epoch one
+# (the log's `learning_rate` column shows both); `elapsed_s` adds up the wall time of the finished epochs.
+# Then this notebook was executed in full mode: `training.train` found the 50 finished epochs in the backup
+# and restored the final weights without training again, and the cells below evaluated them once on the test
+# set and measured the throughput benchmarks on the then idle machine.
 # ```
 #
-# Run time: quick mode about 5 minutes on 2 CPU cores; the full run about 2.5 hours (see below for the
+# Run time: quick mode about 5 minutes on 2 CPU cores; the full run about 1.5 hours (see below for the
 # measured figure).
 
 # %%
@@ -183,10 +185,13 @@ for row in stem_rows:
           f"{flops.count_flops(stem_model) / 1e6:7.1f} {row['images_per_s']:9.1f}")
 
 # %% [markdown]
-# The overlapping stem costs a little more than plain patch 4 (its 7x7 kernels) and a tenth more
-# parameters, and still trains about three times as many images per second as patch 2 (the quick mode's
-# two-step timings above are too short to mean much). Whether 8x8 overlapping tokens and three times the
-# epochs beat 16x16 tokens is an empirical question; the two full runs answer it below.
+# Patch 4 and the overlapping stem do about a quarter of patch 2's work (25.7 against 95.3 MFLOPs per
+# image; the stem's 7x7 kernels add 7% to plain patch 4's) with 9% more parameters for the overlapping
+# kernels, and train about four times as many images per second. Read single images/s figures from this
+# machine as rough: its CPU share came in bursts while these cells ran, so several timings landed on the
+# same steps (124.8, 249, 497 images/s). The two full runs below give the steadier measure, 5.8 against
+# 1.6 minutes per epoch, validation included. Whether 8x8 overlapping tokens and more epochs beat 16x16
+# tokens is an empirical question; those two runs answer it.
 #
 # ## The recipe
 #
@@ -339,8 +344,8 @@ fig = viz.image_grid(x_test[worst], titles, ncols=8, size=1.5)
 # three models, taking turns so that a change in the machine's load hits all of them alike: the book's
 # model, **the same architecture built the keras-io way** (`kerasio.build_book_model_kerasio_way`), and the
 # keras-io model as it is. The last is a reference, not a like-for-like comparison: it cuts its 48x48
-# input into 4x4 patches, 12x12 tokens where ours has 16x16, and its single focal level is a 1x1
-# convolution, so each of its steps does less work. The full run measures 20 steps of 128 images, three
+# input into 4x4 patches, 12x12 tokens where ours has 8x8, but its single focal level is a 1x1
+# convolution: more tokens, less spatial context for each. The full run measures 20 steps of 128 images, three
 # times per model; quick mode only checks that the comparison runs (2 steps, once), and its numbers mean
 # little.
 
@@ -365,11 +370,12 @@ fig.tight_layout()
 
 # %% [markdown]
 # On the same architecture, the grouped convolutions of the keras-io construction make a training step
-# about four times slower than depthwise convolutions (run above: 4.0x): the choice of layer, not the
-# model, costs three quarters of the time. The keras-io model as it is trains faster per image than ours,
-# because it does less work per step (fewer tokens, no spatial context in its focal level); that its own
-# 20 epochs took 75 minutes (about 190 images/s in its script) is the cost of its Python input pipeline,
-# which this benchmark leaves out. What the extra work of our model buys is the accuracy above.
+# about four times slower than depthwise convolutions (run above: 3.99x; the patch-2 model of the first run
+# gave 4.00x): the choice of layer, not the model, costs three quarters of the time. The models take turns,
+# so the ratio holds even though this machine's CPU share came in bursts (the same steps as in the stem
+# table). The keras-io model as it is trains at about our rate here (1.00x): more tokens, less context per
+# token. That its own 20 epochs took 75 minutes (about 190 images/s in its script) is the cost of its Python
+# input pipeline, which this benchmark leaves out. What our model's focal levels buy is the accuracy above.
 
 # %% [markdown]
 # ## The trained model, saved for the next chapter
@@ -377,7 +383,7 @@ fig.tight_layout()
 # The full run's weights ship inside the package, as `focal_utils/weights/focalnet_cifar10.keras`, with the
 # run's log as `focalnet_cifar10_log.csv` beside it: `pip install` carries them (in Colab too), and the
 # interpretation chapter (and you) load the model with `focal_utils.pretrained.load_pretrained()` without
-# training. The file is a plain `.keras` archive without optimiser state (about 10 MB). The model takes
+# training. The file is a plain `.keras` archive without optimiser state (about 11 MB). The model takes
 # images as the dataset gives them (32x32x3, 0-255) and returns logits; loading it needs only that
 # `focal_utils` is imported, which registers the layers. The cell below writes them there only for a full
 # run inside a clone of the repository; anywhere else it saves to a temporary folder.

@@ -61,7 +61,7 @@ keras.utils.set_random_seed(0)
 # and saved it, without optimiser state, inside
 # the package. `load_pretrained` reads it with `keras.saving.load_model`; the model takes images as
 # CIFAR-10 gives them (32x32x3, 0-255) and returns logits. Before reading its gates we check that it is the
-# model we think it is: its accuracy on the 10,000 test images must be the one Chapter 7 reported (81.3%).
+# model we think it is: its accuracy on the 10,000 test images must be the one Chapter 7 reported (82.7%).
 
 # %%
 model = pretrained.load_pretrained("focalnet_cifar10")
@@ -150,13 +150,14 @@ one = focal_utils.modulation_maps(model, x_test[example:example + 1])
 fig = interpretation.plot_block_maps(x_test[example], one, 0, names, size=1.7)
 
 # %% [markdown]
-# Read the figure row by row. In **stage 1** (16x16 tokens, each from 2x2 pixels) every map follows local
-# structure: the edges of the superstructure, the waterline, the texture of the sea. The two levels' gates
-# are often high in different places, so a token mixes near and wider context in its own proportion. In
-# **stage 2** the maps start to separate regions: sky, sea and ship get different gate values, and the
-# modulator is strongest along the hull and the waterline. In **stage 3** (4x4 tokens, each seeing an 8x8
-# patch) the level-2 and global gates are high on the sky and low on the ship and the water, and the last
-# block's modulator norm peaks on the ship. The gates are raw values, so blue means "low", not "off".
+# Read the figure row by row. In **stage 1** (8x8 tokens, one per 4x4 cell) the maps follow the scene's
+# layout: the level-2 and global gates are high on the sky and low on the sea, and the second block's
+# modulator norm peaks on the ship itself. The two levels' gates are often high in different places, so a
+# token mixes near and wider context in its own proportion. In **stage 2** (4x4 tokens) the maps separate
+# sky, ship and sea coarsely, and the modulator is strongest below and beside the ship, on the water, rather
+# than on it. In **stage 3** (2x2 tokens, one per image quarter) a map has four values and can only say
+# which quarter: in the last block the level-2 and global gates are highest on the two lower quarters, the
+# sea. The gates are raw values, so blue means "low", not "off".
 
 # %% [markdown]
 # ## 8.4 Where the model looks, across images
@@ -177,11 +178,12 @@ fig = interpretation.plot_modulator_norms(x_test[shown], shown_maps, last_blocks
                            [data.CLASS_NAMES[y_test[i]] for i in shown])
 
 # %% [markdown]
-# In the last stage, the modulator norm sits on the object for several classes with a compact object on a
-# plain background (airplane, bird, deer, ship), and around or beside it for others: the automobile's is
-# high on the white background above the car, the frog's and the horse's are spread. The modulator is not
-# a saliency map: it is the context a block adds to each query, and the most useful context can lie next
-# to an object as well as on it. The earlier stages still follow edges and textures.
+# In stage 1 the last block's modulator norm sits on the object for the classes with a compact object on a
+# plain background (bird, deer, dog, ship, the airplane's body) and is spread over cluttered images (cat,
+# frog, horse). By stage 2 it has moved off the object: for the bird, the deer, the dog and the ship it is
+# highest beside or below them, on the background. Stage 3's 2x2 maps can only name a quarter. The
+# modulator is not a saliency map: it is the context a block adds to each query, and the most useful
+# context can lie next to an object as well as on it.
 
 # %% [markdown]
 # ## 8.5 Trained against untrained
@@ -249,14 +251,17 @@ for b, k in enumerate(keys):
 # Three things stand out.
 #
 # - **Training opens the gates, the wide ones most.** In the untrained model every level's mean $|g|$ is
-#   0.1-0.4 (the scale of the initial projection $f$); after training, level 1 sits at 0.4-1.2 while level 2
-#   and the global level reach 1.3-6.0, two to fifteen times level 1 in every block. The model learns to
-#   lean on wide context, most of all in stage 3, where the first block's global gate averages 6.0.
+#   0.07-0.24 (the scale of the initial projection $f$); after training, level 1 sits at 0.5-1.0 while level 2
+#   reaches 0.9-3.5 and the global level 1.6-3.9, up to six times level 1, and more than level 1 in every
+#   block. The model learns to lean on wide context, most of all in stage 3, where the last block's global
+#   gate averages 3.9.
 # - **The untrained maps already look structured** ({numref}`fig-untrained-image`): its convolutions respond
 #   to edges and colours. Structure in a map proves nothing by itself; the comparison does.
-# - **The centre share moves little.** Trained, 27-33% of the modulator norm falls in the central quarter;
-#   untrained, 26-32%, with wide spreads in both. In stages 1 and 2 training adds up to 4 points, in stage 3
-#   it removes 2-3: the late modulators are not more object-centred than chance structure would make them.
+# - **The centre share does not rise.** In stages 1 and 2, trained, 26-31% of the modulator norm falls in
+#   the central quarter; untrained, 27-35%, with wide spreads in both. Training moves it by -9 to +4 points,
+#   and in stage 2 away from the centre: the modulators are not more object-centred than chance structure
+#   would make them. Stage 3's 2x2 maps give 25% whatever they hold, since each token's cell is a quarter
+#   inside the centre.
 
 # %% [markdown]
 # ## 8.6 Right and wrong
@@ -293,10 +298,12 @@ print(f"centre share at {interpretation.block_label(last)}: correct {centre_trai
       f"wrong {centre_trained[last][~right_mask].mean():.1%}")
 
 # %% [markdown]
-# The most confident mistakes are animals taken for other animals (cat for dog, deer for cat, frog for cat):
-# the maps lie on the animal, often on its head, as they do for correct images. What fails is telling the
-# animals apart, not finding them. The centre share at the last block agrees: it is the same for wrong and
-# right predictions (the numbers above), so on this measure the model does not look elsewhere when it errs.
+# The most confident mistakes are of two kinds: animals taken for other animals (dog for cat, cat for dog,
+# birds for a deer and a horse), and two odd pictures taken for airplanes (a pale cat stretched over a black
+# background, a blue-tinted truck). In stage 1 the maps lie on the animal or the object, as they do for
+# correct images: what fails is telling the classes apart, not finding the object. The centre share at the
+# last block of stage 2 agrees: it is about the same for wrong and right predictions (the numbers above), so
+# on this measure the model does not look elsewhere when it errs.
 
 # %% [markdown]
 # ## 8.7 Gates by class
@@ -313,11 +320,12 @@ for s in range(by_class.shape[0]):
         f"{n.split(' (')[0]} {v:.3f}" for n, v in zip(names, spread[s])))
 
 # %% [markdown]
-# In stages 1 and 2 the classes hardly differ: they all see the same edges and textures. In stage 3 they
-# do: images of airplanes and ships open the level-2 and global gates far above the average (by up to 3),
-# while automobiles, frogs and trucks close the global gate. Airplanes and ships are the classes with large
-# uniform backgrounds, sky and water, where the best context for a token is the whole image; the gates
-# learned that without being told.
+# In stage 2 the classes hardly differ: they all see the same edges and textures. In stage 1 the global gate
+# already does (higher for airplanes and ships, lower for deer and frogs), and in stage 3 the classes differ
+# most: airplane and ship images open the global gate far above the average (by about 2.7 and 1.8), cats and
+# dogs close it (by 1.5 and 2.6), and trucks and automobiles open the level-2 gate. Airplanes and ships are
+# the classes with large uniform backgrounds, sky and water, where the best context for a token is the
+# whole image; the gates learned that without being told.
 
 # %% [markdown]
 # ## 8.8 The explorer
@@ -362,8 +370,8 @@ explorer.map_select.value = len(names) - 1
 #
 # - `modulation_maps` reads every block's gates and modulator from one inference pass of the trained
 #   model; drawing them faithfully needs bilinear upsampling onto the image's own extent.
-# - Training makes the gates of the wide focal levels (level 2 and global) two to fifteen times stronger
-#   than level 1; in stage 3 they depend on the class, highest for airplanes and ships (sky and water).
+# - Training makes the gates of the wide focal levels (level 2 and global) stronger than level 1 in every
+#   block, up to six times; in stage 3 they depend on the class, highest for airplanes and ships (sky and water).
 # - The modulator norm shows where context is injected, on or around objects; its share in the image centre
 #   changes little with training or with mistakes, so it is not a saliency map.
 # - A static explorer (precomputed frames in `Stack`s linked to sliders) works in the HTML book with no
