@@ -52,7 +52,7 @@ MODEL_CONFIGS = {
                              drop_path_rate=0.1),
     # The model the book trains (chapter 7): focalnet_cifar's stages behind the
     # official overlapping stem (use_conv_embed: a 7x7 stride-4 conv, 8x8
-    # tokens) and 3x3 stride-2 downsampling. A third of the work per image of
+    # tokens) and 3x3 stride-2 downsampling. A quarter of the FLOPs per image of
     # patch 2, so more epochs fit the same CPU budget.
     "focalnet_cifar_conv": _entry(FocalNet, **_CIFAR, patch_size=4,
                                   use_conv_embed=True, embed_dim=64,

@@ -154,8 +154,8 @@ print(f"pipeline alone: {pipeline_rate:,.0f} images/s")
 # log ships with the package, and is plotted against this run further down). The run was short of epochs,
 # not of resolution.
 #
-# Patch 4 leaves 8x8 tokens and about a third of the work, so three times the epochs fit in the same time.
-# But a non-overlapping 4x4 patch sees its 16 pixels through one linear map and nothing of its neighbours;
+# Patch 4 leaves 8x8 tokens and about a quarter of the work, so three to four times the epochs fit in the
+# same time. But a non-overlapping 4x4 patch sees its 16 pixels through one linear map and nothing of its neighbours;
 # a calibration run on this machine (patch 4, crop and flip only, 35 epochs) reached 80.6% validation
 # accuracy with 98.4% training accuracy: it memorises. The official code has the answer as an option,
 # `use_conv_embed`: an **overlapping stem**, a 7x7 convolution with stride 4 and padding 2 (and 3x3 stride-2
@@ -414,7 +414,7 @@ print(f"saved {os.path.basename(path)}: {os.path.getsize(path) / 1e6:.1f} MB; re
 # - A `tf.data` pipeline with per-image crop and flip in parallel threads feeds the model faster than it
 #   can train, so the CPU's time goes to the model.
 # - On a CPU the stem decides how many epochs fit: the official overlapping stem (`use_conv_embed`) gives
-#   8x8 tokens at a third of patch 2's cost, and its 50-epoch run beat patch 2's in less time.
+#   8x8 tokens at about a quarter of patch 2's FLOPs, and its 50-epoch run beat patch 2's in less time.
 # - The recipe follows the official FocalNet one (AdamW without decay on 1-D parameters, warmup and cosine,
 #   label smoothing, stochastic depth) with crop and flip for CIFAR-10.
 # - Training is resumable at epoch granularity through `BackupAndRestore`, with a CSV log whose clocks
