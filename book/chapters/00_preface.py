@@ -205,7 +205,8 @@ plt.show()
 # ## A first look
 #
 # The package registers every model the book uses by name. The CIFAR-10 model, `focalnet_cifar`, is the one
-# the book trains; the `focalnet_*_srf/lrf` models are the paper's ImageNet models (`srf` and `lrf` stand
+# chapters 2 to 6 build; chapter 7 trains `focalnet_cifar_conv`, the same model behind the official
+# overlapping stem, which costs a quarter of the compute on a CPU; the `focalnet_*_srf/lrf` models are the paper's ImageNet models (`srf` and `lrf` stand
 # for small and large receptive field: two or three focal levels); `vit_cifar` is the attention baseline.
 
 # %%
