@@ -197,7 +197,7 @@ for row in stem_rows:
 #
 # | choice | value | why |
 # |---|---|---|
-# | model | `focalnet_cifar_conv`: 32x32 input, overlapping 7/4 stem (8x8 tokens), 64/128/256 channels, depths 2/3/2, focal level 2 | the stem above: three times the epochs of patch 2 in the same CPU time, without patch 4's memorising |
+# | model | `focalnet_cifar_conv`: 32x32 input, overlapping 7/4 stem (8x8 tokens), 64/128/256 channels, depths 2/3/2, focal level 2 | the stem above: three times the epochs of patch 2 in the same CPU time, with overlapping windows instead of patch 4's isolated patches |
 # | optimiser | AdamW {cite}`loshchilov2019adamw`, weight decay 0.05, none on norms, biases and LayerScale | the official recipe; decaying 1-D parameters only fights the normalisation |
 # | learning rate | 1 epoch linear warmup to 2e-3, cosine decay to 1e-5 {cite}`loshchilov2017sgdr` | warmup and cosine as in the official recipe; its peak (5e-4 per 512 images, for 300 epochs) would be 1.25e-4 at batch 128, far too small a step for a 2.7M-parameter model that has only 50 epochs |
 # | loss | cross-entropy on logits with label smoothing 0.1 {cite}`szegedy2016rethinking` | the official choice; it keeps the model from becoming overconfident on 40,000 images |
