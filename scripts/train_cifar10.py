@@ -3,7 +3,7 @@
 
     python scripts/train_cifar10.py [--workdir DIR] [--quick]
 
-The work folder (default ~/.cache/focal-book/runs/focalnet_cifar) holds the
+The work folder (default ~/.cache/focal-book/runs/<model name>) holds the
 BackupAndRestore state, log.csv and best.keras; run the same command again
 after an interruption and it resumes at the last finished epoch. At the end
 it evaluates on the test set and exports an uncompiled model.keras there.
@@ -17,7 +17,7 @@ import time
 
 from focal_utils import data, training
 
-DEFAULT_WORKDIR = os.path.expanduser("~/.cache/focal-book/runs/focalnet_cifar_conv")
+DEFAULT_WORKDIR = os.path.expanduser(f"~/.cache/focal-book/runs/{training.FULL.model_name}")
 
 
 def main():
