@@ -184,13 +184,16 @@ def augment_image(image, pad=4):
 
 
 def make_dataset(split, batch_size=128, training=False, num_classes=10,
-                 seed=0, pad=4):
+                 seed=0, pad=4, erase_prob=0.0, erase_fill=None):
     """A ``tf.data.Dataset`` of ``(images, one-hot labels)`` batches.
 
     Training: shuffled each epoch, per-image random crop (``pad`` px reflect
-    padding) and flip in parallel, then batched and prefetched, so the CPU
-    time goes to the model, not to Python. Images stay uint8 0-255: the
-    model standardises them itself.
+    padding) and flip in parallel, then batched; with ``erase_prob`` > 0, each
+    image then has that chance of losing a random rectangle (2-33% of its
+    area) to ``erase_fill`` (per-channel values; the dataset mean makes it
+    Cutout, since the model's standardisation maps the mean to 0). Batches are
+    prefetched, so the CPU time goes to the model, not to Python. Images stay
+    0-255: the model standardises them itself.
     """
     import tensorflow as tf
 
@@ -203,7 +206,29 @@ def make_dataset(split, batch_size=128, training=False, num_classes=10,
     ds = ds.batch(batch_size, drop_remainder=training)
     ds = ds.map(lambda images, labels: (images, tf.one_hot(labels, num_classes)),
                 num_parallel_calls=tf.data.AUTOTUNE)
+    if training and erase_prob > 0:
+        erase = random_erasing(erase_prob, erase_fill, seed)
+        ds = ds.map(lambda images, labels: (erase(images, training=True), labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def random_erasing(prob, fill, seed=None):
+    """Keras' ``RandomErasing`` (Zhong et al., 2020) for 0-255 image batches.
+
+    Each image, with probability ``prob``, gets a random rectangle of 2-33%
+    of its area set to ``fill`` (per-channel values).
+    """
+    import keras
+
+    if not 0 < prob <= 1:
+        raise ValueError(f"erase_prob must be in (0, 1], got {prob}.")
+    if fill is None or len(fill) != 3:
+        raise ValueError("erase_fill must be three per-channel values, e.g. the "
+                         f"dataset mean registry.CIFAR10_MEAN; got {fill!r}.")
+    return keras.layers.RandomErasing(
+        factor=(prob, prob), scale=(0.02, 0.33), fill_value=list(fill),
+        value_range=(0, 255), seed=seed)
 
 
 def toy_images(n, seed=0, size=32):

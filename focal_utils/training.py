@@ -20,7 +20,7 @@ import time
 import keras
 
 from focal_utils.data import make_dataset, subset
-from focal_utils.registry import TRAINED_CIFAR_MODEL, create_model
+from focal_utils.registry import CIFAR10_MEAN, TRAINED_CIFAR_MODEL, create_model
 
 QUICK_ENV_VAR = "FOCAL_QUICK"
 
@@ -30,14 +30,15 @@ class Recipe:
     """Hyper-parameters of a training run (defaults: the book's full run)."""
 
     model_name: str = TRAINED_CIFAR_MODEL
-    epochs: int = 50
+    epochs: int = 60
     batch_size: int = 128
     peak_lr: float = 2e-3
     min_lr: float = 1e-5
     warmup_epochs: float = 1.0
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
-    drop_path_rate: float = 0.1
+    drop_path_rate: float = 0.2
+    erase_prob: float = 0.25  # random erasing (Cutout with the dataset mean)
     train_size: int = None  # class-balanced subset of the training split
     val_size: int = None
     seed: int = 0
@@ -195,7 +196,8 @@ def train(recipe, splits, workdir, verbose=1, extra_callbacks=()):
         *extra_callbacks,
     ]
     model.fit(
-        make_dataset(train_split, recipe.batch_size, training=True, seed=recipe.seed),
+        make_dataset(train_split, recipe.batch_size, training=True, seed=recipe.seed,
+                     erase_prob=recipe.erase_prob, erase_fill=CIFAR10_MEAN),
         validation_data=make_dataset(val_split, 500),
         epochs=recipe.epochs, callbacks=callbacks, verbose=verbose,
         shuffle=False,  # the dataset shuffles itself

@@ -93,6 +93,35 @@ def test_pipeline_shapes_augmentation_and_one_hot():
     assert one.shape == (32, 32, 3) and one.dtype == tf.uint8
 
 
+def test_random_erasing_fills_rectangles_with_the_given_mean_at_the_given_rate():
+    pytest.importorskip("tensorflow")
+    x = np.full((512, 32, 32, 3), 7, np.uint8)
+    y = np.zeros(512, np.int64)
+    fill = (125.0, 123.0, 114.0)
+    train = data.make_dataset((x, y), 128, training=True, pad=0, erase_prob=0.25,
+                              erase_fill=fill, seed=1)
+    images = np.concatenate([b[0].numpy() for b in train])
+    erased = images[..., 0] != 7
+    hit = erased.any(axis=(1, 2))
+    assert 0.15 < hit.mean() < 0.35  # p = 0.25 per image
+    area = erased[hit].mean(axis=(1, 2))
+    assert area.min() >= 0.01 and area.max() <= 0.34  # 2-33% of the image
+    for i in np.flatnonzero(hit)[:20]:  # one axis-aligned rectangle of the fill
+        rows, cols = np.flatnonzero(erased[i].any(1)), np.flatnonzero(erased[i].any(0))
+        assert erased[i].sum() == len(rows) * len(cols)
+        np.testing.assert_array_equal(images[i][erased[i]], np.tile(fill, (erased[i].sum(), 1)))
+    # A new epoch erases other images.
+    again = np.concatenate([b[0].numpy() for b in train])
+    assert not np.array_equal(again[..., 0] != 7, erased)
+
+
+def test_random_erasing_rejects_bad_settings():
+    with pytest.raises(ValueError, match="erase_prob"):
+        data.random_erasing(1.5, (0, 0, 0))
+    with pytest.raises(ValueError, match="CIFAR10_MEAN"):
+        data.random_erasing(0.25, None)
+
+
 def test_toy_images_are_reproducible_images():
     a, b = data.toy_images(3, seed=1), data.toy_images(3, seed=1)
     np.testing.assert_array_equal(a, b)

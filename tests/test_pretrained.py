@@ -20,8 +20,9 @@ def test_weights_ship_with_the_package_and_load():
     assert not np.allclose(logits.sum(axis=-1), 1.0)  # logits, not probabilities
 
 
-@pytest.mark.parametrize("path", [pretrained.training_log_path(), pretrained.PATCH2_RUN_LOG],
-                         ids=["final run", "patch-2 run"])
+@pytest.mark.parametrize("path", [pretrained.training_log_path(), pretrained.PATCH2_RUN_LOG,
+                                  pretrained.CROPFLIP_RUN_LOG],
+                         ids=["final run", "patch-2 run", "crop-and-flip run"])
 def test_training_logs_have_every_epoch_and_clocks(path):
     log = training.read_log(path)
     for column in ("epoch", "accuracy", "loss", "val_accuracy", "val_loss", "elapsed_s"):
@@ -43,4 +44,4 @@ def test_weights_classify_cifar10():
     (_, _), (x_test, y_test) = data.load_cifar10(download=False)
     model = pretrained.load_pretrained()
     logits = np.asarray(model.predict(x_test[:1000], batch_size=250, verbose=0))
-    assert (logits.argmax(-1) == y_test[:1000]).mean() > 0.80  # 81.9% for the shipped model
+    assert (logits.argmax(-1) == y_test[:1000]).mean() > 0.80  # 81.4% for the shipped model

@@ -57,11 +57,11 @@ keras.utils.set_random_seed(0)
 # ## 8.1 The trained model
 #
 # Chapter 7 trained `focalnet_cifar_conv` (2.7 M parameters; the official overlapping 7x7 stride-4 stem, so
-# 8x8 tokens; three stages of 2, 3 and 2 blocks; two focal levels with 3x3 and 5x5 kernels) for 50 epochs
+# 8x8 tokens; three stages of 2, 3 and 2 blocks; two focal levels with 3x3 and 5x5 kernels) for 60 epochs
 # and saved it, without optimiser state, inside
 # the package. `load_pretrained` reads it with `keras.saving.load_model`; the model takes images as
 # CIFAR-10 gives them (32x32x3, 0-255) and returns logits. Before reading its gates we check that it is the
-# model we think it is: its accuracy on the 10,000 test images must be the one Chapter 7 reported (82.7%).
+# model we think it is: its accuracy on the 10,000 test images must be the one Chapter 7 reported (83.2%).
 
 # %%
 model = pretrained.load_pretrained("focalnet_cifar10")
@@ -151,13 +151,14 @@ fig = interpretation.plot_block_maps(x_test[example], one, 0, names, size=1.7)
 
 # %% [markdown]
 # Read the figure row by row. In **stage 1** (8x8 tokens, one per 4x4 cell) the maps follow the scene's
-# layout: the level-2 and global gates are high on the sky and low on the sea, and the second block's
-# modulator norm peaks on the ship itself. The two levels' gates are often high in different places, so a
-# token mixes near and wider context in its own proportion. In **stage 2** (4x4 tokens) the maps separate
-# sky, ship and sea coarsely, and the modulator is strongest below and beside the ship, on the water, rather
-# than on it. In **stage 3** (2x2 tokens, one per image quarter) a map has four values and can only say
-# which quarter: in the last block the level-2 and global gates are highest on the two lower quarters, the
-# sea. The gates are raw values, so blue means "low", not "off".
+# layout: the level-2 and global gates are high on the sky and low on the sea, and the level-1 gate and the
+# first block's modulator norm have a hot spot on the ship itself. The two levels' gates are often high in
+# different places, so a token mixes near and wider context in its own proportion. In **stage 2** (4x4
+# tokens) the maps separate sky, ship and sea coarsely, and in the last block the modulator is strongest on
+# the water beside and below the ship rather than on it. In **stage 3** (2x2 tokens, one per image quarter)
+# a map has four values and can only say which quarter: in the last block the level-2 gate is highest on
+# the upper quarters (sky) and the global gate on the upper and lower right. The gates are raw values, so
+# blue means "low", not "off".
 
 # %% [markdown]
 # ## 8.4 Where the model looks, across images
@@ -178,12 +179,12 @@ fig = interpretation.plot_modulator_norms(x_test[shown], shown_maps, last_blocks
                            [data.CLASS_NAMES[y_test[i]] for i in shown])
 
 # %% [markdown]
-# In stage 1 the last block's modulator norm sits on the object for the classes with a compact object on a
-# plain background (bird, deer, dog, ship, the airplane's body) and is spread over cluttered images (cat,
-# frog, horse). By stage 2 it has moved off the object: for the bird, the deer, the dog and the ship it is
-# highest beside or below them, on the background. Stage 3's 2x2 maps can only name a quarter. The
-# modulator is not a saliency map: it is the context a block adds to each query, and the most useful
-# context can lie next to an object as well as on it.
+# In stage 1 the last block's modulator norm picks out parts: the bird's head, the cat's body, the ship's
+# hull, the car's wheels, and for the cluttered images (deer, frog, horse) scattered spots. By stage 2 it
+# has gathered into one blob, and for most classes (airplane, automobile, bird, cat, deer, dog, horse) the
+# blob sits on the object; for the ship it lies on the water beside it, for the truck on its cab at the left
+# edge. Stage 3's 2x2 maps can only name a quarter. The modulator is not a saliency map: it is the context a
+# block adds to each query, and the most useful context can lie next to an object as well as on it.
 
 # %% [markdown]
 # ## 8.5 Trained against untrained
@@ -251,17 +252,16 @@ for b, k in enumerate(keys):
 # Three things stand out.
 #
 # - **Training opens the gates, the wide ones most.** In the untrained model every level's mean $|g|$ is
-#   0.07-0.24 (the scale of the initial projection $f$); after training, level 1 sits at 0.5-1.0 while level 2
-#   reaches 0.9-3.5 and the global level 1.6-3.9, up to six times level 1, and more than level 1 in every
-#   block. The model learns to lean on wide context, most of all in stage 3, where the last block's global
-#   gate averages 3.9.
+#   0.07-0.24 (the scale of the initial projection $f$); after training, level 1 sits at 0.6-1.2 while level 2
+#   reaches 1.3-4.1 and the global level 1.8-2.5, up to six times level 1, and more than level 1 in every
+#   block. The model learns to lean on wide context, most of all in the deep blocks: the level-2 gate of the
+#   last block averages 4.1.
 # - **The untrained maps already look structured** ({numref}`fig-untrained-image`): its convolutions respond
 #   to edges and colours. Structure in a map proves nothing by itself; the comparison does.
-# - **The centre share does not rise.** In stages 1 and 2, trained, 26-31% of the modulator norm falls in
-#   the central quarter; untrained, 27-35%, with wide spreads in both. Training moves it by -9 to +4 points,
-#   and in stage 2 away from the centre: the modulators are not more object-centred than chance structure
-#   would make them. Stage 3's 2x2 maps give 25% whatever they hold, since each token's cell is a quarter
-#   inside the centre.
+# - **The centre share does not rise.** In stages 1 and 2, trained, 26-34% of the modulator norm falls in
+#   the central quarter; untrained, 27-35%, with wide spreads in both. Training moves it by -3 to +2 points:
+#   the modulators are not more object-centred than chance structure would make them. Stage 3's 2x2 maps
+#   give 25% whatever they hold, since each token's cell is a quarter inside the centre.
 
 # %% [markdown]
 # ## 8.6 Right and wrong
@@ -298,12 +298,12 @@ print(f"centre share at {interpretation.block_label(last)}: correct {centre_trai
       f"wrong {centre_trained[last][~right_mask].mean():.1%}")
 
 # %% [markdown]
-# The most confident mistakes are of two kinds: animals taken for other animals (dog for cat, cat for dog,
-# birds for a deer and a horse), and two odd pictures taken for airplanes (a pale cat stretched over a black
-# background, a blue-tinted truck). In stage 1 the maps lie on the animal or the object, as they do for
-# correct images: what fails is telling the classes apart, not finding the object. The centre share at the
-# last block of stage 2 agrees: it is about the same for wrong and right predictions (the numbers above), so
-# on this measure the model does not look elsewhere when it errs.
+# The most confident mistakes are of two kinds: animals taken for other animals (dogs for cats, birds for a
+# cat and a horse, a cat for a frog), and one odd picture, a pale cat stretched over a black background,
+# taken for an airplane. In stages 1 and 2 the maps lie on the animal, as they do for correct images: what
+# fails is telling the classes apart, not finding the object. The centre share at the last block of stage 2
+# agrees: it is about the same for wrong and right predictions (the numbers above), so on this measure the
+# model does not look elsewhere when it errs.
 
 # %% [markdown]
 # ## 8.7 Gates by class
@@ -320,12 +320,14 @@ for s in range(by_class.shape[0]):
         f"{n.split(' (')[0]} {v:.3f}" for n, v in zip(names, spread[s])))
 
 # %% [markdown]
-# In stage 2 the classes hardly differ: they all see the same edges and textures. In stage 1 the global gate
-# already does (higher for airplanes and ships, lower for deer and frogs), and in stage 3 the classes differ
-# most: airplane and ship images open the global gate far above the average (by about 2.7 and 1.8), cats and
-# dogs close it (by 1.5 and 2.6), and trucks and automobiles open the level-2 gate. Airplanes and ships are
-# the classes with large uniform backgrounds, sky and water, where the best context for a token is the
-# whole image; the gates learned that without being told.
+# In stages 1 and 2 the classes differ by at most about half a unit: they see much the same edges and
+# textures (stage 2's level-2 gate is highest for ships and airplanes, by about 0.6). In stage 3 the classes
+# differ most, on the wide levels: airplane images open the global gate far above the average (by about 2.2)
+# and the level-2 gate too (1.1), dogs and birds open the global gate (1.3 and 0.9), while automobiles and
+# trucks close it (by 1.6 and 1.5) and automobiles the level-2 gate as well (1.7). Airplanes are the class
+# with the largest uniform background, sky, where the best context for a token is the whole image; cars and
+# trucks fill the frame. The gates learned such differences without being told, but they are not a simple
+# story: ships, on equally uniform water, sit near the average.
 
 # %% [markdown]
 # ## 8.8 The explorer
@@ -371,7 +373,8 @@ explorer.map_select.value = len(names) - 1
 # - `modulation_maps` reads every block's gates and modulator from one inference pass of the trained
 #   model; drawing them faithfully needs bilinear upsampling onto the image's own extent.
 # - Training makes the gates of the wide focal levels (level 2 and global) stronger than level 1 in every
-#   block, up to six times; in stage 3 they depend on the class, highest for airplanes and ships (sky and water).
+#   block, up to six times; in stage 3 they depend on the class, the global gate highest for airplanes (sky)
+#   and lowest for cars and trucks.
 # - The modulator norm shows where context is injected, on or around objects; its share in the image centre
 #   changes little with training or with mistakes, so it is not a saliency map.
 # - A static explorer (precomputed frames in `Stack`s linked to sliders) works in the HTML book with no
