@@ -41,7 +41,7 @@
 # set and measured the throughput benchmarks on the then idle machine.
 # ```
 #
-# Run time: quick mode about 5 minutes on 2 CPU cores; the full run about 1.5 hours (see below for the
+# Run time: quick mode about 5 minutes on 2 CPU cores; the full run under 2 hours (see below for the
 # measured figure).
 
 # %%
