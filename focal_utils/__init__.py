@@ -11,6 +11,7 @@ from focal_utils.attention import (
 )
 from focal_utils.flops import count_flops
 from focal_utils.layers import (
+    BlockConfig,
     FocalModulation,
     FocalNetBlock,
     FocalNetStage,

@@ -2,10 +2,9 @@
 
 Two tools the chapters use to look inside a layer rather than trust it:
 
-- :func:`level_contexts` runs a ``FocalModulation`` layer's own sublayers
-  (``f``, the depthwise ``focal_layers``) and returns every intermediate of
-  the hierarchical contextualisation: query, gates, the context of each level
-  and the global context;
+- :func:`level_contexts` asks a ``FocalModulation`` layer for every
+  intermediate of its hierarchical contextualisation: query, gates, the
+  context of each level and the global context;
 - :func:`receptive_field` measures which inputs one output position depends
   on, as the gradient of that position with respect to the input. It hides
   the backend's autodiff (TensorFlow ``GradientTape``, ``jax.grad`` or
@@ -20,17 +19,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from focal_utils.layers.common import gelu
 from focal_utils.layers.focal_modulation import FocalModulation
 
 
 def level_contexts(modulation_layer, x):
     """The intermediates of a ``FocalModulation`` layer's contextualisation.
 
-    Runs the layer's own projection ``f`` and depthwise convolutions; the only
-    arithmetic repeated here is the split of ``f``'s output, the exact GELU
-    after each level and the spatial mean of the global level, which is what
-    the layer's ``call`` does between its sublayers.
+    Calls the layer itself with ``return_contexts=True``: the arithmetic
+    lives once, in ``FocalModulation.call``, and what the chapters measure is
+    exactly what the layer computes.
 
     Args:
         modulation_layer: a ``FocalModulation`` layer (built, or built here
@@ -43,8 +40,8 @@ def level_contexts(modulation_layer, x):
         projected context before any level), ``"gates"`` ``(B, H, W, L + 1)``
         (after the layer's gate activation, raw by default), ``"levels"`` a
         list of L tensors ``(B, H, W, C)`` (the output of level 0, 1, ...),
-        ``"global"`` ``(B, 1, 1, C)``, and ``"aggregated"`` ``(B, H, W, C)``,
-        the gated sum that the layer feeds to ``h``.
+        ``"global"`` ``(B, 1, 1, C)``, ``"aggregated"`` ``(B, H, W, C)``,
+        the gated sum that the layer feeds to ``h``, and ``"modulator"``.
 
     Raises:
         TypeError: if ``modulation_layer`` is not a ``FocalModulation``.
@@ -54,35 +51,8 @@ def level_contexts(modulation_layer, x):
             "`level_contexts` needs a `FocalModulation` layer. "
             f"Received: {type(modulation_layer).__name__}"
         )
-    layer = modulation_layer
-    if not layer.built:
-        layer.build(tuple(x.shape))
-    channels = x.shape[-1]
-    projected = layer.f(x)
-    query = projected[..., :channels]
-    context = projected[..., channels:2 * channels]
-    gates = projected[..., 2 * channels:]
-    if layer.gate_activation == "softmax":
-        gates = ops.softmax(gates, axis=-1)
-    levels, ctx = [], context
-    for focal_layer in layer.focal_layers:
-        ctx = gelu(focal_layer(ctx))
-        levels.append(ctx)
-    ctx_global = gelu(ops.mean(ctx, axis=(1, 2), keepdims=True))
-    aggregated = 0.0
-    for level, ctx_level in enumerate(levels):
-        aggregated = aggregated + ctx_level * gates[..., level:level + 1]
-    aggregated = aggregated + ctx_global * gates[..., layer.focal_level:]
-    if layer.normalize_modulator:
-        aggregated = aggregated / (layer.focal_level + 1)
-    return {
-        "query": query,
-        "context": context,
-        "gates": gates,
-        "levels": levels,
-        "global": ctx_global,
-        "aggregated": aggregated,
-    }
+    _, contexts = modulation_layer(x, training=False, return_contexts=True)
+    return contexts
 
 
 def theoretical_receptive_fields(kernel_sizes):

@@ -13,7 +13,11 @@ from keras import ops
 from focal_utils.layers import Mlp, StochasticDepth, drop_path_rates
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    as_pair,
+    check_bool,
+    check_positive_float,
     check_positive_int,
+    check_rate,
     conv_initializer,
     dense,
     dense_initializer,
@@ -46,11 +50,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def __init__(self, num_heads=4, qkv_bias=True, attn_drop_rate=0.0,
                  proj_drop_rate=0.0, **kwargs):
         super().__init__(**kwargs)
-        check_positive_int("num_heads", num_heads)
-        self.num_heads = num_heads
-        self.qkv_bias = qkv_bias
-        self.attn_drop_rate = attn_drop_rate
-        self.proj_drop_rate = proj_drop_rate
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.qkv_bias = check_bool("qkv_bias", qkv_bias)
+        self.attn_drop_rate = check_rate("attn_drop_rate", attn_drop_rate)
+        self.proj_drop_rate = check_rate("proj_drop_rate", proj_drop_rate)
         self.attn_drop = keras.layers.Dropout(attn_drop_rate, name="attn_drop")
         self.proj_drop = keras.layers.Dropout(proj_drop_rate, name="proj_drop")
 
@@ -100,10 +103,10 @@ class TransformerBlock(keras.layers.Layer):
     def __init__(self, num_heads=4, mlp_ratio=4.0, drop_rate=0.0,
                  drop_path_rate=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.mlp_ratio = mlp_ratio
-        self.drop_rate = drop_rate
-        self.drop_path_rate = drop_path_rate
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.mlp_ratio = check_positive_float("mlp_ratio", mlp_ratio)
+        self.drop_rate = check_rate("drop_rate", drop_rate)
+        self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         self.norm1 = layer_norm("norm1")
         self.attn = MultiHeadSelfAttention(num_heads, proj_drop_rate=drop_rate,
                                            name="attn")
@@ -111,6 +114,11 @@ class TransformerBlock(keras.layers.Layer):
         self.norm2 = layer_norm("norm2")
 
     def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                "`TransformerBlock` expects (batch, tokens, channels). "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
         self.mlp = Mlp(int(input_shape[-1] * self.mlp_ratio), self.drop_rate, name="mlp")
         for layer in (self.norm1, self.attn, self.norm2, self.mlp):
             layer.build(input_shape)
@@ -139,7 +147,8 @@ class VisionTransformer(keras.Model):
     as FocalNet's; the head returns logits.
 
     Args:
-        num_classes, image_size, in_channels, patch_size: as in ``FocalNet``.
+        num_classes, image_size, in_channels, patch_size: as in ``FocalNet``
+            (``image_size`` an int or (height, width)).
         drop_rate, drop_path_rate, input_mean, input_std: as in ``FocalNet``.
         embed_dim: int, token channels.
         depth: int, number of blocks.
@@ -152,27 +161,41 @@ class VisionTransformer(keras.Model):
                  mlp_ratio=4.0, drop_rate=0.0, drop_path_rate=0.1,
                  input_mean=None, input_std=None, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("image_size", image_size), ("patch_size", patch_size),
-                            ("embed_dim", embed_dim), ("depth", depth)):
-            check_positive_int(name, value)
-        if image_size % patch_size:
+        self.image_size = as_pair(image_size, "image_size")
+        self.patch_size = check_positive_int("patch_size", patch_size)
+        for side in self.image_size:
+            if side % self.patch_size:
+                raise ValueError(
+                    f"`image_size` ({self.image_size}) must be a multiple of "
+                    f"`patch_size` ({self.patch_size}) in both directions. "
+                    f"Received: image_size={image_size!r}"
+                )
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.embed_dim = check_positive_int("embed_dim", embed_dim)
+        self.depth = check_positive_int("depth", depth)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        if self.embed_dim % self.num_heads:
             raise ValueError(
-                f"`image_size` ({image_size}) must be a multiple of `patch_size` "
-                f"({patch_size}). Received: image_size={image_size}"
+                f"`num_heads` ({num_heads}) must divide `embed_dim` ({embed_dim}). "
+                f"Received: num_heads={num_heads}, embed_dim={embed_dim}"
             )
-        self.num_classes = num_classes
-        self.image_size = image_size
-        self.in_channels = in_channels
-        self.patch_size = patch_size
-        self.embed_dim = embed_dim
-        self.depth = depth
-        self.num_heads = num_heads
-        self.mlp_ratio = mlp_ratio
-        self.drop_rate = drop_rate
-        self.drop_path_rate = drop_path_rate
-        self.input_mean = input_mean
-        self.input_std = input_std
-        self.grid = image_size // patch_size
+        self.mlp_ratio = check_positive_float("mlp_ratio", mlp_ratio)
+        self.drop_rate = check_rate("drop_rate", drop_rate)
+        self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+        if (input_mean is None) != (input_std is None):
+            raise ValueError("Give both `input_mean` and `input_std`, or neither.")
+        for name, value in (("input_mean", input_mean), ("input_std", input_std)):
+            if value is not None and len(value) != self.in_channels:
+                raise ValueError(
+                    f"`{name}` needs one value per input channel "
+                    f"(in_channels={self.in_channels}). Received: {name}={value!r}"
+                )
+        self.input_mean = None if input_mean is None else [float(v) for v in input_mean]
+        self.input_std = None if input_std is None else [float(v) for v in input_std]
+        self.grid = (self.image_size[0] // self.patch_size,
+                     self.image_size[1] // self.patch_size)
+        self.num_tokens = self.grid[0] * self.grid[1]
         self.patch_embed = keras.layers.Conv2D(
             embed_dim, patch_size, strides=patch_size,
             kernel_initializer=conv_initializer(), name="patch_embed")
@@ -185,19 +208,19 @@ class VisionTransformer(keras.Model):
         self.head = dense(num_classes, "head")
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or tuple(input_shape[1:]) != (
-                self.image_size, self.image_size, self.in_channels):
+        expected = (*self.image_size, self.in_channels)
+        if len(input_shape) != 4 or tuple(input_shape[1:]) != expected:
             raise ValueError(
                 "VisionTransformer expects images of shape (batch, "
-                f"{self.image_size}, {self.image_size}, {self.in_channels}). "
-                f"Received: input shape {tuple(input_shape)}"
+                f"{expected[0]}, {expected[1]}, {expected[2]}) (its learned positions "
+                f"fix the size). Received: input shape {tuple(input_shape)}"
             )
         self.patch_embed.build(input_shape)
         self.pos_embed = self.add_weight(
-            shape=(1, self.grid * self.grid, self.embed_dim),
+            shape=(1, self.num_tokens, self.embed_dim),
             initializer=dense_initializer(),
             name="pos_embed")
-        token_shape = (input_shape[0], self.grid * self.grid, self.embed_dim)
+        token_shape = (input_shape[0], self.num_tokens, self.embed_dim)
         for block in self.blocks:
             block.build(token_shape)
         self.norm.build(token_shape)
@@ -209,7 +232,7 @@ class VisionTransformer(keras.Model):
             x = (x - ops.convert_to_tensor(self.input_mean, x.dtype)) / ops.convert_to_tensor(
                 self.input_std, x.dtype)
         x = self.patch_embed(x)
-        x = ops.reshape(x, (-1, self.grid * self.grid, self.embed_dim)) + self.pos_embed
+        x = ops.reshape(x, (-1, self.num_tokens, self.embed_dim)) + self.pos_embed
         x = self.pos_drop(x, training=training)
         for block in self.blocks:
             x = block(x, training=training)
@@ -221,7 +244,7 @@ class VisionTransformer(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(
-            num_classes=self.num_classes, image_size=self.image_size,
+            num_classes=self.num_classes, image_size=list(self.image_size),
             in_channels=self.in_channels, patch_size=self.patch_size,
             embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
             mlp_ratio=self.mlp_ratio, drop_rate=self.drop_rate,

@@ -4,15 +4,38 @@ The official ``flops()`` methods count one multiply-accumulate as one FLOP
 for every linear and convolution, plus one per element for each LayerNorm,
 depthwise level and the global gating; activations and element-wise sums
 are free. This module follows the same rules, reading kernel sizes and
-channels from the built model.
+channels from the built model. It is the one home of the FLOPs formulas:
+``attention_flops`` and ``focal_modulation_flops`` count one token mixer,
+``count_flops`` a whole network.
 """
 
+from focal_utils.layers.focal_modulation import focal_kernel_sizes
 from focal_utils.model import FocalNet
 
 
-def _modulation_flops(modulation, tokens, channels):
-    flops = tokens * channels * (2 * channels + modulation.focal_level + 1)  # f
-    flops += sum(tokens * (k * k + 1) * channels for k in modulation.kernel_sizes)
+def attention_flops(tokens, channels):
+    """Multiply-accumulates of multi-head self-attention on ``tokens`` tokens.
+
+    ``4 N C^2`` for the q, k, v and output projections plus ``2 N^2 C`` for
+    the scores ``q k^T`` and the weighted sum of the values (the count of
+    the Swin Transformer paper; softmax and biases are not counted). The
+    number of heads does not change it.
+    """
+    return 4 * tokens * channels ** 2 + 2 * tokens ** 2 * channels
+
+
+def focal_modulation_flops(tokens, channels, focal_level=2, focal_window=3,
+                           focal_factor=2):
+    """Multiply-accumulates of one focal modulation on ``tokens`` tokens.
+
+    ``f`` (``N C (2C + L + 1)``), the depthwise levels (``N C (k^2 + 1)``
+    each, kernels from ``focal_kernel_sizes``), the global gating (``N C``),
+    ``h`` (``N C (C + 1)``) and ``proj`` (``N C^2``): linear in the number
+    of tokens ``N``. ``tokens`` may be a NumPy array.
+    """
+    kernels = focal_kernel_sizes(focal_level, focal_window, focal_factor)
+    flops = tokens * channels * (2 * channels + focal_level + 1)  # f
+    flops += sum(tokens * (k * k + 1) * channels for k in kernels)  # levels
     flops += tokens * channels  # global gating
     flops += tokens * channels * (channels + 1)  # h
     flops += tokens * channels * channels  # proj
@@ -20,8 +43,10 @@ def _modulation_flops(modulation, tokens, channels):
 
 
 def _block_flops(block, tokens, channels):
+    modulation = block.modulation
     flops = 2 * tokens * channels  # norm1, norm2
-    flops += _modulation_flops(block.modulation, tokens, channels)
+    flops += focal_modulation_flops(tokens, channels, modulation.focal_level,
+                                    modulation.focal_window, modulation.focal_factor)
     flops += 2 * tokens * channels * block.mlp.hidden_dim  # fc1, fc2
     return flops
 

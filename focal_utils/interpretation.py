@@ -11,18 +11,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from focal_utils.maps import find_focalnet
-from focal_utils.viz import _panel_grid, overlay
+from focal_utils.viz import overlay, panel_grid
 
 
 def block_label(key):
-    """``"stage_1/block_0"`` -> ``"stage 2 · block 1"`` (1-based, for readers)."""
+    """``"stage_1/block_0"`` -> ``"stage 1 · block 0"``.
+
+    The book counts stages, blocks and focal levels from 0 everywhere (keys,
+    labels, prose), as the code does; the paper's levels 1..L are the
+    book's levels 0..L-1, and its level L + 1 is the global gate.
+    """
     try:
         stage, block = (int(part.split("_")[1]) for part in key.split("/"))
     except (ValueError, IndexError):
         raise ValueError(
             f"Expected a key like 'stage_0/block_1' from modulation_maps. Received: {key!r}"
         ) from None
-    return f"stage {stage + 1} · block {block + 1}"
+    return f"stage {stage} · block {block}"
 
 
 def stage_index(key):
@@ -38,12 +43,40 @@ def last_block_keys(maps):
     return [last[s] for s in sorted(last)]
 
 
-def panel_names(model):
-    """Names of the panels of each block: one per focal level, global, modulator."""
-    modulation = find_focalnet(model).stages[0].blocks[0].modulation
-    levels = [f"level {i + 1} gate ({k}×{k})"
-              for i, k in enumerate(modulation.kernel_sizes)]
+def block_panel_names(modulation):
+    """Panel names of one ``FocalModulation``: its levels, global gate, modulator."""
+    levels = [f"level {i} gate ({k}×{k})" for i, k in enumerate(modulation.kernel_sizes)]
     return levels + ["global gate", "modulator norm"]
+
+
+def _modulations(model):
+    net = find_focalnet(model)
+    return {f"stage_{i}/block_{j}": block.modulation
+            for i, stage in enumerate(net.stages) for j, block in enumerate(stage.blocks)}
+
+
+def panel_names(model, key=None):
+    """Names of the panels of a block, or of the panel layout shared by all blocks.
+
+    With ``key`` (``"stage_i/block_j"``) the names of that block's own panels:
+    one per focal level (0-based, with its kernel), the global gate and the
+    modulator norm. Without it, the layout that :func:`all_panels` uses for
+    every block: the focal levels of the block with the most levels, then the
+    global gate and the modulator norm, so that the last two columns mean the
+    same in every block even when the stages have different focal levels.
+    """
+    modulations = _modulations(model)
+    if key is not None:
+        if key not in modulations:
+            raise ValueError(f"No block {key!r} in this model. Blocks: {', '.join(modulations)}")
+        return block_panel_names(modulations[key])
+    deepest = max(modulations.values(), key=lambda m: m.focal_level)
+    return block_panel_names(deepest)
+
+
+def num_levels(block_maps):
+    """Focal levels L of a block, from its gates ``(..., L + 1)``."""
+    return int(np.shape(block_maps["gates"])[-1]) - 1
 
 
 def modulator_norm(modulator):
@@ -51,46 +84,59 @@ def modulator_norm(modulator):
     return np.linalg.norm(np.asarray(modulator, dtype="float32"), axis=-1)
 
 
-def block_panels(block_maps):
-    """``(N, L + 2, h, w)``: the gates' maps then the modulator norm, per image."""
-    gates = np.moveaxis(np.asarray(block_maps["gates"]), -1, 1)
+def _pad_levels(values, levels, max_levels, axis):
+    """Insert NaN columns for the focal levels a block lacks, before its global gate."""
+    if max_levels == levels:
+        return values
+    shape = list(values.shape)
+    shape[axis] = max_levels - levels
+    missing = np.full(shape, np.nan, dtype=values.dtype)
+    local, global_ = np.split(values, [levels], axis=axis)
+    return np.concatenate([local, missing, global_], axis=axis)
+
+
+def block_panels(block_maps, max_levels=None):
+    """``(N, P, h, w)``: the gates' maps then the modulator norm, per image.
+
+    ``P = L + 2`` for the block's own L; with ``max_levels`` (> L) the panels
+    of the missing levels are NaN, inserted before the global gate, so that
+    blocks with different focal levels share one layout (:func:`panel_names`).
+    """
+    gates = np.moveaxis(np.asarray(block_maps["gates"], dtype="float32"), -1, 1)
+    levels = num_levels(block_maps)
+    gates = _pad_levels(gates, levels, levels if max_levels is None else max_levels, axis=1)
     norm = modulator_norm(block_maps["modulator"])[:, None]
     return np.concatenate([gates, norm], axis=1)
 
 
 def all_panels(maps):
-    """``{key: (N, L + 2, h, w)}`` for every block, in network order."""
-    return {key: block_panels(block) for key, block in maps.items()}
+    """``{key: (N, Lmax + 2, h, w)}`` for every block, in network order, one layout."""
+    deepest = max(num_levels(block) for block in maps.values())
+    return {key: block_panels(block, deepest) for key, block in maps.items()}
 
 
 def gate_means_by_block(maps, absolute=False):
-    """Mean gate value (or mean absolute value) per block and level: ``(num_blocks, L + 1)``.
+    """Mean gate value (or mean absolute value) per block and level: ``(num_blocks, Lmax + 1)``.
 
-    Averaged over images and positions, blocks in network order.
+    Averaged over images and positions, blocks in network order. The last
+    column is always the global gate; a block with fewer focal levels than
+    the deepest one has NaN in the levels it lacks.
     """
+    deepest = max(num_levels(block) for block in maps.values())
     rows = []
     for block in maps.values():
         gates = np.asarray(block["gates"], dtype="float64")
         gates = np.abs(gates) if absolute else gates
-        rows.append(gates.reshape(-1, gates.shape[-1]).mean(axis=0))
+        mean = gates.reshape(-1, gates.shape[-1]).mean(axis=0)
+        rows.append(_pad_levels(mean, num_levels(block), deepest, axis=0))
     return np.stack(rows)
 
 
-def gate_means_by_stage(maps):
-    """Mean gate value per stage and level: ``(num_stages, L + 1)``.
-
-    Averaged over images, positions and the blocks of each stage.
-    """
-    per_stage = {}
-    for key, block in maps.items():
-        gates = np.asarray(block["gates"], dtype="float64")
-        per_stage.setdefault(stage_index(key), []).append(
-            gates.reshape(-1, gates.shape[-1]).mean(axis=0))
-    return np.stack([np.mean(per_stage[s], axis=0) for s in sorted(per_stage)])
-
-
 def gate_means_by_class(maps, labels, num_classes):
-    """Mean gate value per stage, class and level: ``(num_stages, num_classes, L + 1)``.
+    """Mean gate value per stage, class and level: ``(num_stages, num_classes, Lmax + 1)``.
+
+    The layout of :func:`gate_means_by_block`: global gate last, NaN for the
+    levels a stage lacks.
 
     Raises:
         ValueError: when ``labels`` does not give one class per image, or a
@@ -109,10 +155,12 @@ def gate_means_by_class(maps, labels, num_classes):
             f"Classes {missing} have no image; pass images of every class "
             "(or a smaller num_classes)."
         )
+    deepest = max(num_levels(block) for block in maps.values())
     per_stage = {}
     for key, block in maps.items():
         gates = np.asarray(block["gates"], dtype="float64").mean(axis=(1, 2))
         per_class = np.stack([gates[labels == c].mean(axis=0) for c in range(num_classes)])
+        per_class = _pad_levels(per_class, num_levels(block), deepest, axis=1)
         per_stage.setdefault(stage_index(key), []).append(per_class)
     return np.stack([np.mean(per_stage[s], axis=0) for s in sorted(per_stage)])
 
@@ -165,7 +213,7 @@ def plot_block_maps(image, maps, index, names, alpha=0.55, size=1.6, title=None)
     panels = all_panels(maps)
     keys = list(panels)
     ncols = len(names)
-    fig, axes = _panel_grid(len(keys) * ncols, ncols, size)
+    fig, axes = panel_grid(len(keys) * ncols, ncols, size)
     for row, key in enumerate(keys):
         for col in range(ncols):
             ax = axes[row * ncols + col]
@@ -241,7 +289,7 @@ def plot_gate_means_by_class(means, names, class_names, size=2.6):
     short = [n.split(" (")[0].replace(" gate", "") for n in names[:num_levels]]
     for s, ax in enumerate(axes[0]):
         im = ax.imshow(deviation[s], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-        ax.set_title(f"stage {s + 1}", fontsize=9)
+        ax.set_title(f"stage {s}", fontsize=9)
         ax.set_xticks(range(num_levels))
         ax.set_xticklabels(short, fontsize=7)
         ax.set_yticks(range(len(class_names)))

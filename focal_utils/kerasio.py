@@ -56,6 +56,8 @@ import keras
 from keras import ops
 
 from focal_utils.layers.common import conv_initializer
+from focal_utils.layers.focal_modulation import focal_kernel_sizes
+from focal_utils.layers.stage import BlocksThenDownsample
 from focal_utils.model import FocalNet
 from focal_utils.registry import model_config
 
@@ -165,8 +167,7 @@ class FocalModulationLayer(keras.layers.Layer):
         self.focal_level = focal_level
         self.focal_factor = focal_factor
         self.proj_drop_rate = proj_drop_rate
-        self.kernel_sizes = [focal_factor * i + focal_window
-                             for i in range(focal_level)]
+        self.kernel_sizes = focal_kernel_sizes(focal_level, focal_window, focal_factor)
         self.initial_proj = keras.layers.Dense(2 * dim + focal_level + 1,
                                                name="initial_proj")
         self.focal_layers = [
@@ -265,7 +266,7 @@ class FocalModulationBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
-class BasicLayer(keras.layers.Layer):
+class BasicLayer(BlocksThenDownsample, keras.layers.Layer):
     """``depth`` blocks, then a ``PatchEmbed(out_dim, 2)`` unless ``out_dim`` is None.
 
     The defaults ``focal_level=1, focal_window=1`` are the example's, and the
@@ -289,26 +290,6 @@ class BasicLayer(keras.layers.Layer):
         ]
         self.downsample = (PatchEmbed(out_dim, (2, 2), name="downsample")
                            if out_dim is not None else None)
-
-    def build(self, input_shape):
-        for block in self.blocks:
-            block.build(input_shape)
-        if self.downsample is not None:
-            self.downsample.build(input_shape)
-
-    def call(self, x, training=None, return_maps=False):
-        maps = []
-        for block in self.blocks:
-            x, block_maps = block(x, training=training, return_maps=True)
-            maps.append(block_maps)
-        if self.downsample is not None:
-            x = self.downsample(x)
-        return (x, maps) if return_maps else x
-
-    def compute_output_shape(self, input_shape):
-        if self.downsample is None:
-            return input_shape
-        return self.downsample.compute_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()
@@ -422,6 +403,28 @@ def build_kerasio_model(image_size=48, num_classes=10, embed_dim=64,
     return model
 
 
+class _GroupedConvTwin(FocalNet):
+    """A ``FocalNet`` whose focal levels were swapped for grouped convs.
+
+    Its config would describe the depthwise model and its weights have other
+    shapes, so a saved file could never be loaded: saving it is refused.
+    """
+
+    def get_config(self):
+        raise NotImplementedError(
+            f"`{self.name}` is the book's FocalNet with its focal levels built the "
+            "keras-io way, for speed comparisons only: its config describes the "
+            "depthwise model, so a saved file could not be loaded. Save "
+            "`create_model(...)` instead, after `copy_depthwise_to_grouped` in the "
+            "other direction if you need these weights."
+        )
+
+    def save(self, *args, **kwargs):
+        # Keras would open the file before asking for the config and leave a
+        # broken archive behind: refuse before anything is written.
+        self.get_config()
+
+
 def build_book_model_kerasio_way(name="focalnet_cifar", **overrides):
     """The book's FocalNet with its focal levels built the keras-io way.
 
@@ -430,12 +433,13 @@ def build_book_model_kerasio_way(name="focalnet_cifar", **overrides):
     that each focal level's ``DepthwiseConv2D(padding="same")`` becomes
     ``ZeroPadding2D`` + ``Conv2D(groups=channels)`` (kernel ``(k, k, 1, C)``,
     initialised as the official depthwise conv: bound ``1 / k``). Meant for
-    speed comparisons only: its config describes the depthwise model, so it
-    does not round-trip through saving.
+    speed comparisons only: its ``get_config`` (and so ``save``) raises
+    ``NotImplementedError``, since the config of the depthwise model could not
+    load these weights.
     """
     config = model_config(name)
     config.update(overrides)
-    model = FocalNet(name=f"{name}_grouped_conv", **config)
+    model = _GroupedConvTwin(name=f"{name}_grouped_conv", **config)
     for stage, channels in zip(model.stages, model.stage_dims):
         for block in stage.blocks:
             modulation = block.modulation

@@ -19,6 +19,42 @@ def find_focalnet(model):
     )
 
 
+def _forward_with_maps(model):
+    """``f(images) -> (logits, maps)`` that gives exactly ``model(images)``'s logits.
+
+    A FocalNet is called with ``return_maps=True``. A ``keras.Sequential``
+    with one FocalNet among its layers (e.g. ``Sequential([Rescaling(...),
+    net])``) runs its layers before the FocalNet, the FocalNet with its maps,
+    then the layers after it. Any other wrapper is refused: its FocalNet's
+    input and output cannot be told apart from the outside, and reading the
+    FocalNet alone would silently skip the wrapper's own layers.
+    """
+    net = find_focalnet(model)
+    if model is net:
+        return lambda x: net(x, training=False, return_maps=True)
+    layers = list(model.layers) if isinstance(model, keras.Sequential) else []
+    positions = [i for i, layer in enumerate(layers) if layer is net]
+    if len(positions) != 1:
+        raise ValueError(
+            "modulation_maps reads a FocalNet, or a keras.Sequential with a FocalNet "
+            f"among its own layers; this {type(model).__name__} wraps its FocalNet "
+            f"({net.name!r}) in a way whose logits it cannot reproduce. Pass the "
+            "FocalNet itself (`find_focalnet(model)`) with the images as that "
+            "FocalNet takes them."
+        )
+    before, after = layers[:positions[0]], layers[positions[0] + 1:]
+
+    def forward(x):
+        for layer in before:
+            x = layer(x, training=False)
+        logits, maps = net(x, training=False, return_maps=True)
+        for layer in after:
+            logits = layer(logits, training=False)
+        return logits, maps
+
+    return forward
+
+
 def modulation_maps(model, images, batch_size=64, return_logits=False):
     """Gates and modulator of every focal modulation for ``images``.
 
@@ -26,7 +62,9 @@ def modulation_maps(model, images, batch_size=64, return_logits=False):
     no state, so this works on compiled, trained and reloaded models alike.
 
     Args:
-        model: a FocalNet, or a model that contains one.
+        model: a FocalNet, or a ``keras.Sequential`` that contains one among
+            its layers (its other layers run too, so the logits are the
+            wrapper's).
         images: array ``(batch, height, width, channels)`` as the model takes it.
         batch_size: images per forward pass.
         return_logits: also return the logits of the same pass.
@@ -35,18 +73,29 @@ def modulation_maps(model, images, batch_size=64, return_logits=False):
         ``{"stage_i/block_j": {"gates": (N, h, w, L + 1), "modulator": (N, h, w, C)}}``
         of numpy arrays, keyed in network order; with ``return_logits``, a
         tuple ``(maps, logits)``.
+
+    Raises:
+        ValueError: for an input that is not a non-empty batch of images, a
+            ``batch_size`` below 1, or a wrapper other than a Sequential.
     """
-    net = find_focalnet(model)
+    forward = _forward_with_maps(model)
     images = np.asarray(images)
-    if images.ndim == 3:
+    if images.ndim != 4:
+        hint = "; add a batch axis" if images.ndim == 3 else ""
         raise ValueError(
             "modulation_maps expects a batch of images (batch, height, width, "
-            f"channels); add a batch axis. Received: shape {images.shape}"
+            f"channels){hint}. Received: shape {images.shape}"
         )
+    if len(images) == 0:
+        raise ValueError(
+            f"modulation_maps needs at least one image. Received: shape {images.shape}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}")
     parts, logits = [], []
-    for start in range(0, len(images), batch_size):
-        out, maps = net(images[start:start + batch_size], training=False,
-                        return_maps=True)
+    for start in range(0, len(images), int(batch_size)):
+        out, maps = forward(images[start:start + batch_size])
         logits.append(keras.ops.convert_to_numpy(out))
         parts.append({key: {name: keras.ops.convert_to_numpy(value)
                             for name, value in block.items()}

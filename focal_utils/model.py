@@ -13,38 +13,54 @@ change the function computed:
   error rather than being cropped or padded silently.
 """
 
+import numbers
+
 import keras
+import numpy as np
 from keras import ops
 
 from focal_utils.layers import FocalNetStage, PatchEmbedding, drop_path_rates
+from focal_utils.layers.block import BlockConfig
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    as_pair,
+    check_bool,
+    check_layer_kwargs,
     check_positive_int,
     check_rate,
     dense,
     layer_norm,
 )
 
-
-def _as_pair(value, name):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2:
-        raise ValueError(f"`{name}` must be an int or (height, width). Received: {name}={value!r}")
-    for v in pair:
-        check_positive_int(name, v)
-    return pair
+# Per-stage model arguments and the block option each one sets.
+_PER_STAGE = {"focal_levels": "focal_level", "focal_windows": "focal_window"}
 
 
 def _per_stage(value, name, num_stages):
-    values = [value] * num_stages if isinstance(value, int) else list(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        values = [value] * num_stages
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        values = list(value)
+    else:
+        raise ValueError(
+            f"`{name}` must be an int or one int per stage. Received: {name}={value!r}"
+        )
     if len(values) != num_stages:
         raise ValueError(
             f"`{name}` needs one value per stage ({num_stages} stages, from "
             f"`depths`). Received: {name}={value!r}"
         )
-    for v in values:
-        check_positive_int(name, v)
-    return values
+    return [check_positive_int(name, v) for v in values]
+
+
+def _check_focal_windows(focal_windows):
+    for window in focal_windows:
+        if window % 2 == 0:
+            raise ValueError(
+                "Every value of `focal_windows` must be odd, so that each depthwise "
+                "kernel has a centre (the official sizes are 3, 5, 7). Received: "
+                f"focal_windows={focal_windows}"
+            )
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -63,16 +79,19 @@ class FocalNet(keras.Model):
         patch_size: int, stride of the stem.
         embed_dim: int, channels of the first stage.
         depths: blocks per stage.
-        focal_levels, focal_windows: int or one per stage.
-        mlp_ratio, drop_rate, use_layerscale, layerscale_value, use_postln:
-            see ``FocalNetBlock``.
-        use_postln_in_modulation, normalize_modulator, gate_activation: see
-            ``FocalModulation``.
+        focal_levels, focal_windows: int or one per stage (the block options
+            ``focal_level`` and ``focal_window`` of that stage's blocks).
         drop_path_rate: float, stochastic depth of the last block; rates rise
             linearly from 0 over all blocks.
         use_conv_embed: bool, overlapping stem and downsampling convolutions.
         input_mean, input_std: None or per-channel floats; if given, inputs
             are standardised inside the model (``(x - mean) / std``).
+        **options: the other block options, the same for every block (see
+            ``BlockConfig``): ``mlp_ratio``, ``drop_rate`` (also the dropout
+            after the stem), ``use_layerscale``, ``layerscale_value``,
+            ``use_postln``, ``use_postln_in_modulation``,
+            ``normalize_modulator``, ``gate_activation``; plus the usual Keras
+            model arguments (``name``, ``dtype``, ...).
 
     Input shape: ``(batch, height, width, in_channels)``, any numeric dtype.
     Output shape: ``(batch, num_classes)`` logits.
@@ -86,67 +105,66 @@ class FocalNet(keras.Model):
 
     def __init__(self, num_classes=1000, image_size=224, in_channels=3,
                  patch_size=4, embed_dim=96, depths=(2, 2, 6, 2),
-                 focal_levels=2, focal_windows=3, mlp_ratio=4.0, drop_rate=0.0,
-                 drop_path_rate=0.1, use_conv_embed=False, use_layerscale=False,
-                 layerscale_value=1e-4, use_postln=False,
-                 use_postln_in_modulation=False, normalize_modulator=False,
-                 gate_activation=None, input_mean=None, input_std=None, **kwargs):
+                 focal_levels=2, focal_windows=3, drop_path_rate=0.1,
+                 use_conv_embed=False, input_mean=None, input_std=None, **options):
+        for plural, option in _PER_STAGE.items():
+            if option not in options:
+                continue
+            raise ValueError(
+                f"`FocalNet` takes `{plural}` (one value per stage, or one int for "
+                f"all stages). Did you mean `{plural}`? Received: "
+                f"{option}={options[option]!r}"
+            )
+        self.block_config, kwargs = BlockConfig.split(options)
+        check_layer_kwargs("FocalNet", kwargs, [
+            "num_classes", "image_size", "in_channels", "patch_size", "embed_dim",
+            "depths", "drop_path_rate", "use_conv_embed", "input_mean",
+            "input_std", *_PER_STAGE, *BlockConfig.names()])
         super().__init__(**kwargs)
-        depths = [depths] if isinstance(depths, int) else list(depths)
-        if not depths:
-            raise ValueError("`depths` needs at least one stage. Received: depths=[]")
-        self.depths = _per_stage(depths, "depths", len(depths))
+        if isinstance(depths, numbers.Integral) and not isinstance(depths, bool):
+            depths = [depths]
+        if not isinstance(depths, (list, tuple, np.ndarray)) or len(depths) == 0:
+            raise ValueError(
+                "`depths` needs at least one stage: an int or a list with the "
+                f"number of blocks per stage. Received: depths={depths!r}"
+            )
+        self.depths = _per_stage(list(depths), "depths", len(depths))
         num_stages = len(self.depths)
         self.focal_levels = _per_stage(focal_levels, "focal_levels", num_stages)
         self.focal_windows = _per_stage(focal_windows, "focal_windows", num_stages)
-        check_positive_int("num_classes", num_classes, minimum=0)
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("patch_size", patch_size)
-        check_positive_int("embed_dim", embed_dim)
-        check_rate("drop_rate", drop_rate)
-        check_rate("drop_path_rate", drop_path_rate)
-        self.num_classes = num_classes
-        self.image_size = _as_pair(image_size, "image_size")
-        self.in_channels = in_channels
-        self.patch_size = patch_size
-        self.embed_dim = embed_dim
-        self.mlp_ratio = mlp_ratio
-        self.drop_rate = drop_rate
-        self.drop_path_rate = drop_path_rate
-        self.use_conv_embed = use_conv_embed
+        _check_focal_windows(self.focal_windows)
+        self.num_classes = check_positive_int("num_classes", num_classes, minimum=0)
+        self.image_size = as_pair(image_size, "image_size")
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.patch_size = check_positive_int("patch_size", patch_size)
+        self.embed_dim = check_positive_int("embed_dim", embed_dim)
+        self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+        self.use_conv_embed = check_bool("use_conv_embed", use_conv_embed)
         self.input_mean = None if input_mean is None else [float(v) for v in input_mean]
         self.input_std = None if input_std is None else [float(v) for v in input_std]
         self._check_preprocessing()
-        self.block_options = dict(
-            mlp_ratio=mlp_ratio, drop_rate=drop_rate,
-            use_layerscale=use_layerscale, layerscale_value=layerscale_value,
-            use_postln=use_postln,
-            use_postln_in_modulation=use_postln_in_modulation,
-            normalize_modulator=normalize_modulator,
-            gate_activation=gate_activation,
-        )
-        self.stage_dims = [embed_dim * 2**i for i in range(num_stages)]
+        self.stage_dims = [self.embed_dim * 2**i for i in range(num_stages)]
         self.num_features = self.stage_dims[-1]
 
         self.patch_embed = PatchEmbedding(
-            embed_dim, patch_size, use_conv_embed=use_conv_embed, name="patch_embed"
+            self.embed_dim, self.patch_size, use_conv_embed=self.use_conv_embed,
+            name="patch_embed"
         )
-        self.pos_drop = keras.layers.Dropout(drop_rate, name="pos_drop")
-        rates = drop_path_rates(drop_path_rate, self.depths)
+        self.pos_drop = keras.layers.Dropout(self.block_config.drop_rate, name="pos_drop")
+        rates = drop_path_rates(self.drop_path_rate, self.depths)
         self.stages = [
             FocalNetStage(
                 rates[i],
                 downsample_dim=self.stage_dims[i + 1] if i < num_stages - 1 else None,
-                use_conv_embed=use_conv_embed,
-                focal_level=self.focal_levels[i],
-                focal_window=self.focal_windows[i],
+                use_conv_embed=self.use_conv_embed,
+                block_config=self.block_config.replace(
+                    focal_level=self.focal_levels[i], focal_window=self.focal_windows[i]),
                 name=f"stage_{i}",
-                **self.block_options,
             )
             for i in range(num_stages)
         ]
         self.norm = layer_norm("norm")
-        self.head = dense(num_classes, "head") if num_classes > 0 else None
+        self.head = dense(self.num_classes, "head") if self.num_classes > 0 else None
 
     # -- checks -----------------------------------------------------------
     @property
@@ -255,6 +273,7 @@ class FocalNet(keras.Model):
             use_conv_embed=self.use_conv_embed,
             input_mean=self.input_mean,
             input_std=self.input_std,
-            **self.block_options,
+            **{key: value for key, value in self.block_config.to_dict().items()
+               if key not in _PER_STAGE.values()},
         )
         return config

@@ -64,9 +64,6 @@ MODEL_CONFIGS = {
                         drop_path_rate=0.1),
 }
 
-# The model Chapter 7 trains, ships (focal_utils.pretrained) and benchmarks.
-TRAINED_CIFAR_MODEL = "focalnet_cifar_conv"
-
 # Metrics the paper reports for its ImageNet-1K models (224x224).
 PAPER_METRICS = {
     "focalnet_tiny_srf": dict(params=28_427_116, gflops=4.4, top1=82.1),
@@ -85,6 +82,11 @@ def list_models(pattern=""):
 
 def model_config(name):
     """The registered keyword arguments of ``name`` (without the class)."""
+    if not isinstance(name, str):
+        raise ValueError(
+            "The model name must be a string from `list_models()`, e.g. "
+            f"'focalnet_cifar_conv'. Received: name={name!r}"
+        )
     if name not in MODEL_CONFIGS:
         close = difflib.get_close_matches(name, MODEL_CONFIGS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -97,14 +99,15 @@ def model_config(name):
     return config
 
 
-def create_model(name, num_classes=None, image_size=None, **overrides):
-    """Build the registered model ``name`` and return it built.
+def create_model(model_name, /, num_classes=None, image_size=None, **overrides):
+    """Build the registered model ``model_name`` and return it built.
 
     Args:
-        name: a name from ``list_models()``.
+        model_name: a name from ``list_models()`` (positional).
         num_classes: int, replaces the registered number of classes.
         image_size: int or (height, width), replaces the registered size.
-        **overrides: any other constructor argument of the model class.
+        **overrides: any other constructor argument of the model class,
+            ``name`` included (the Keras name; by default ``model_name``).
 
     Returns:
         A built ``keras.Model`` (weights created for ``image_size`` inputs).
@@ -112,14 +115,14 @@ def create_model(name, num_classes=None, image_size=None, **overrides):
     Raises:
         ValueError: for an unknown name or an invalid configuration.
     """
-    config = model_config(name)
+    config = model_config(model_name)
     if num_classes is not None:
         config["num_classes"] = num_classes
     if image_size is not None:
         config["image_size"] = image_size
     config.update(overrides)
-    model = MODEL_CONFIGS[name]["model_class"](name=name, **config)
-    size = model.image_size
-    height, width = (size, size) if isinstance(size, int) else size
+    config.setdefault("name", model_name)
+    model = MODEL_CONFIGS[model_name]["model_class"](**config)
+    height, width = model.image_size
     model.build((None, height, width, model.in_channels))
     return model

@@ -23,7 +23,8 @@ import keras
 import numpy as np
 
 from focal_utils.kerasio import build_book_model_kerasio_way, build_kerasio_model
-from focal_utils.registry import TRAINED_CIFAR_MODEL, create_model
+from focal_utils.pretrained import TRAINED_CIFAR_MODEL
+from focal_utils.registry import create_model
 
 CONTENDERS = {
     "book": (lambda: create_model(TRAINED_CIFAR_MODEL), True),
@@ -47,14 +48,14 @@ def _compiled(build, from_logits):
     return model
 
 
-def _timed_fit(model, x, y, batch_size):
-    start = time.perf_counter()
+def _timed_fit(model, x, y, batch_size, clock):
+    start = clock()
     model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-    return len(x) / (time.perf_counter() - start)
+    return len(x) / (clock() - start)
 
 
 def compare_training_throughput(batch_size=128, steps=20, repeats=3, warmup_steps=3,
-                                contenders=None, progress=None):
+                                contenders=None, progress=None, clock=time.perf_counter):
     """Images per second of a training step for each contender.
 
     Args:
@@ -63,6 +64,7 @@ def compare_training_throughput(batch_size=128, steps=20, repeats=3, warmup_step
         warmup_steps: an untimed first ``fit`` (tracing, compilation).
         contenders: ``{label: (build_fn, from_logits)}``; default ``CONTENDERS``.
         progress: optional callable ``progress(message)``.
+        clock: callable returning seconds (injectable for tests).
 
     Returns:
         list of dicts ``{"model", "params", "images_per_s", "rates"}``.
@@ -79,7 +81,7 @@ def compare_training_throughput(batch_size=128, steps=20, repeats=3, warmup_step
     rates = {label: [] for label in models}
     for r in range(repeats):
         for label, model in models.items():
-            rates[label].append(_timed_fit(model, x, y, batch_size))
+            rates[label].append(_timed_fit(model, x, y, batch_size, clock))
             if progress:
                 progress(f"repeat {r + 1}/{repeats}, {label}: {rates[label][-1]:.1f} images/s")
     return [{"model": label, "params": models[label].count_params(),

@@ -20,7 +20,8 @@ import time
 import keras
 
 from focal_utils.data import make_dataset, subset
-from focal_utils.registry import CIFAR10_MEAN, TRAINED_CIFAR_MODEL, create_model
+from focal_utils.pretrained import TRAINED_CIFAR_MODEL
+from focal_utils.registry import CIFAR10_MEAN, create_model
 
 QUICK_ENV_VAR = "FOCAL_QUICK"
 

@@ -89,7 +89,15 @@ def _new_axes(ax, figsize=(4, 4)):
     return ax.figure, ax
 
 
-def _panel_grid(n, ncols, size):
+def _finish(fig, suptitle=None):
+    """Title the figure (if asked), tighten its layout and return it."""
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def panel_grid(n, ncols, size):
     """A figure of ``n`` tick-less panels in rows of ``ncols``; unused cells hidden."""
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows),
@@ -123,7 +131,7 @@ def image_grid(images, titles=None, ncols=None, cmap="viridis", size=2.2,
     images = list(images)
     n = len(images)
     ncols = min(n, 8) if ncols is None else ncols
-    fig, axes = _panel_grid(n, ncols, size)
+    fig, axes = panel_grid(n, ncols, size)
     for k, ax in enumerate(axes[:n]):
         img = _to_display(images[k])
         im = ax.imshow(img, cmap=None if img.ndim == 3 else cmap,
@@ -132,10 +140,7 @@ def image_grid(images, titles=None, ncols=None, cmap="viridis", size=2.2,
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         if titles is not None:
             ax.set_title(titles[k], fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, suptitle)
 
 
 def show_patches(image, patch_size, ax=None, color="white", linewidth=0.8,
@@ -193,38 +198,6 @@ def exploded_patches(image, patch_size, gap=1, ax=None, background=1.0,
     ax.set_yticks([])
     ax.set_title(title or f"{rows * cols} patches of {patch_size}x{patch_size}x"
                  f"{channels}", fontsize=9)
-    return fig
-
-
-def feature_map_grid(feature_map, channels=None, ncols=8, cmap="RdBu_r",
-                     size=1.6, titles=None, suptitle=None, symmetric=True):
-    """Show channels of one ``(h, w, C)`` feature map, one panel each.
-
-    Args:
-        feature_map: array ``(h, w, C)`` (a batch axis of 1 is dropped).
-        channels: indices to show (default: the first ``ncols``).
-        symmetric: colour limits symmetric around 0, per panel (for signed
-            activations with a diverging colormap).
-
-    Returns:
-        the figure.
-    """
-    fmap = np.asarray(ops.convert_to_numpy(feature_map))
-    if fmap.ndim == 4:
-        fmap = fmap[0]
-    channels = list(range(min(ncols, fmap.shape[-1]))) if channels is None else list(channels)
-    n = len(channels)
-    ncols = min(ncols, n)
-    fig, axes = _panel_grid(n, ncols, size)
-    for k, ax in enumerate(axes[:n]):
-        panel = fmap[..., channels[k]]
-        limit = np.abs(panel).max() or 1.0
-        ax.imshow(panel, cmap=cmap, vmin=-limit if symmetric else None,
-                  vmax=limit if symmetric else None)
-        ax.set_title(titles[k] if titles else f"channel {channels[k]}", fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 
@@ -312,7 +285,4 @@ def receptive_field_plot(grad_maps, titles=None, sizes=None, position=None,
         ax.set_yticks([])
         if titles is not None:
             ax.set_title(titles[k], fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, suptitle)

@@ -1,8 +1,8 @@
-"""Tests for focal_utils.benchmarks: behaviour and numbers, never timings."""
+"""Tests for focal_utils.timing, .memory, .flops formulas and .benchmarks: behaviour and
+numbers, never timings."""
 
 import math
 import os
-import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -10,8 +10,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from focal_utils import benchmarks  # noqa: E402
-from focal_utils.flops import _modulation_flops  # noqa: E402
+from focal_utils import benchmarks, flops, memory  # noqa: E402
+from focal_utils import timing as timing_module  # noqa: E402
 from focal_utils.layers import FocalModulation  # noqa: E402
 
 
@@ -37,7 +37,7 @@ class FakeClock:
 def test_time_forward_excludes_warmup_and_takes_the_median():
     # warm-up 50 s (excluded), calibration 1 s, then five repeats.
     clock = FakeClock([50.0, 1.0, 3.0, 2.0, 100.0, 4.0, 1.0])
-    timing = benchmarks.time_forward(clock.work, repeats=5, warmup=1,
+    timing = timing_module.time_forward(clock.work, repeats=5, warmup=1,
                                      min_repeat_seconds=0.0, clock=clock)
     assert clock.calls == 1 + 1 + 5
     assert timing.number == 1
@@ -48,7 +48,7 @@ def test_time_forward_excludes_warmup_and_takes_the_median():
 
 def test_time_forward_groups_fast_calls():
     clock = FakeClock([2.0 ** -10])  # powers of two: exact sums
-    timing = benchmarks.time_forward(clock.work, repeats=3, warmup=2,
+    timing = timing_module.time_forward(clock.work, repeats=3, warmup=2,
                                      min_repeat_seconds=2.0 ** -7, clock=clock)
     assert timing.number == 8
     assert clock.calls == 2 + 1 + 3 * 8
@@ -58,7 +58,7 @@ def test_time_forward_groups_fast_calls():
 
 def test_time_forward_passes_arguments_and_uses_the_real_clock():
     seen = []
-    timing = benchmarks.time_forward(lambda a, b: seen.append((a, b)), 1, 2,
+    timing = timing_module.time_forward(lambda a, b: seen.append((a, b)), 1, 2,
                                      repeats=2, warmup=0, min_repeat_seconds=0.0)
     assert seen == [(1, 2)] * 3
     assert len(timing.times) == 2 and all(t >= 0 for t in timing.times)
@@ -74,7 +74,7 @@ def test_time_interleaved_takes_turns():
         return fn
 
     ticks = []
-    timings = benchmarks.time_interleaved(
+    timings = timing_module.time_interleaved(
         [(make("a", 1.0), (1,)), (make("b", 3.0), (2,))], repeats=3, warmup=1,
         min_repeat_seconds=0.0, clock=lambda: now[0], on_repeat=lambda: ticks.append(1))
     # warm-up and calibration per callable, then round-robin repeats
@@ -88,7 +88,7 @@ def test_time_interleaved_takes_turns():
                                     {"warmup": -1}, {"repeats": True}])
 def test_time_forward_rejects_bad_counts(kwargs):
     with pytest.raises(ValueError, match="Received"):
-        benchmarks.time_forward(lambda: None, **kwargs)
+        timing_module.time_forward(lambda: None, **kwargs)
 
 
 def test_block_until_ready_waits_on_nested_results():
@@ -101,7 +101,7 @@ def test_block_until_ready_waits_on_nested_results():
 
     items = [Async(), Async(), Async()]
     result = (items[0], [items[1]], {"maps": items[2]})
-    assert benchmarks.block_until_ready(result) is result
+    assert timing_module.block_until_ready(result) is result
     assert all(item.ready for item in items)
 
 
@@ -109,32 +109,43 @@ def test_block_until_ready_waits_on_nested_results():
 
 def test_attention_flops_is_the_swin_count():
     # 4 N C^2 + 2 N^2 C at N = 3136 (56x56), C = 96.
-    assert benchmarks.attention_flops(3136, 96) == 4 * 3136 * 96 ** 2 + 2 * 3136 ** 2 * 96
-    assert benchmarks.attention_flops(3136, 96) == 2_003_828_736
+    assert flops.attention_flops(3136, 96) == 4 * 3136 * 96 ** 2 + 2 * 3136 ** 2 * 96
+    assert flops.attention_flops(3136, 96) == 2_003_828_736
 
 
-@pytest.mark.parametrize("focal_level", [1, 2, 3])
-def test_focal_modulation_flops_matches_the_package_count(focal_level):
-    layer = FocalModulation(focal_level=focal_level)
-    layer.build((1, 7, 7, 32))
+@pytest.mark.parametrize("focal_level, focal_window", [(1, 3), (2, 3), (3, 5)])
+def test_focal_modulation_flops_counts_the_layers_weights(focal_level, focal_window):
+    """One multiply-accumulate per weight and token, plus one per element for
+    each depthwise level, the global gating and h (the official rules)."""
+    channels = 32
+    layer = FocalModulation(focal_level=focal_level, focal_window=focal_window)
+    layer.build((1, 7, 7, channels))
+
+    def size(variable):
+        return int(np.prod(variable.shape))
+
     for tokens in (49, 3136):
-        assert benchmarks.focal_modulation_flops(tokens, 32, focal_level) == \
-            _modulation_flops(layer, tokens, 32)
+        expected = tokens * size(layer.f.kernel)
+        expected += sum(tokens * (size(conv.kernel) + channels) for conv in layer.focal_layers)
+        expected += tokens * channels  # global gating
+        expected += tokens * (size(layer.h.kernel) + channels)
+        expected += tokens * size(layer.proj.kernel)
+        assert flops.focal_modulation_flops(tokens, channels, focal_level, focal_window) == expected
 
 
 def test_flops_scale_linear_vs_quadratic():
     channels = 96
-    focal = [benchmarks.focal_modulation_flops(n, channels) for n in (1024, 2048)]
-    attention = [benchmarks.attention_flops(n, channels) for n in (1024, 2048)]
+    focal = [flops.focal_modulation_flops(n, channels) for n in (1024, 2048)]
+    attention = [flops.attention_flops(n, channels) for n in (1024, 2048)]
     assert focal[1] == 2 * focal[0]  # exactly linear in the tokens
     # 2 N^2 C dominates once N >> 2C: doubling N more than triples the cost.
     assert attention[1] / attention[0] > 3
     # Per token: attention 4C^2 + 2NC, focal modulation 4C^2 + 41C (L = 2):
     # attention costs more from N = 21 tokens on; 15.7x more at 56x56.
-    assert benchmarks.focal_modulation_flops(1, channels) == 4 * channels ** 2 + 41 * channels
-    assert benchmarks.focal_modulation_flops(3136, 96) == 127_948_800
-    assert benchmarks.attention_flops(20, 96) < benchmarks.focal_modulation_flops(20, 96)
-    assert benchmarks.attention_flops(21, 96) > benchmarks.focal_modulation_flops(21, 96)
+    assert flops.focal_modulation_flops(1, channels) == 4 * channels ** 2 + 41 * channels
+    assert flops.focal_modulation_flops(3136, 96) == 127_948_800
+    assert flops.attention_flops(20, 96) < flops.focal_modulation_flops(20, 96)
+    assert flops.attention_flops(21, 96) > flops.focal_modulation_flops(21, 96)
 
 
 # ------------------------------------------------------------------- slopes
@@ -192,14 +203,14 @@ def test_ratios_attention_over_focal():
 
 def test_peak_memory_rejects_unknown_method():
     with pytest.raises(ValueError, match="method='rss'"):
-        benchmarks.peak_memory(lambda: None, method="rss")
+        memory.peak_memory(lambda: None, method="rss")
 
 
 def test_memory_method_is_known():
-    assert benchmarks.memory_method() in ("tensorflow", "vmhwm", None)
+    assert memory.memory_method() in ("tensorflow", "vmhwm", None)
 
 
-@pytest.mark.skipif(not benchmarks._vmhwm_available(), reason="needs /proc/self/clear_refs")
+@pytest.mark.skipif(not memory._vmhwm_available(), reason="needs /proc/self/clear_refs")
 def test_peak_memory_vmhwm_sees_a_numpy_allocation():
     size = 64 * 2 ** 20
 
@@ -207,13 +218,13 @@ def test_peak_memory_vmhwm_sees_a_numpy_allocation():
         array = np.ones(size // 8, dtype="float64")  # touched: resident
         return float(array[-1])
 
-    peak = benchmarks.peak_memory(allocate, method="vmhwm")
+    peak = memory.peak_memory(allocate, method="vmhwm")
     assert 0.9 * size <= peak <= size + 16 * 2 ** 20
     # Nothing allocated: (almost) nothing measured.
-    assert benchmarks.peak_memory(lambda: None, method="vmhwm") < 4 * 2 ** 20
+    assert memory.peak_memory(lambda: None, method="vmhwm") < 4 * 2 ** 20
 
 
-@pytest.mark.skipif(benchmarks._tensorflow_memory_info() is None,
+@pytest.mark.skipif(memory._tensorflow_memory_info() is None,
                     reason="needs TensorFlow allocator statistics on CPU")
 def test_peak_memory_tensorflow_counts_large_tensors():
     import tensorflow as tf
@@ -221,27 +232,37 @@ def test_peak_memory_tensorflow_counts_large_tensors():
     x = tf.ones((1024, 1024))  # 4 MiB, in use before the call: not counted
     forward = tf.function(lambda t: tf.matmul(t, t) + 1.0, autograph=False)
     forward(x)
-    peak = benchmarks.peak_memory(forward, x, method="tensorflow")
+    peak = memory.peak_memory(forward, x, method="tensorflow")
     assert 4 * 2 ** 20 <= peak <= 16 * 2 ** 20
 
 
 def test_peak_memory_auto_falls_back_with_a_warning(monkeypatch):
-    monkeypatch.setattr(benchmarks, "memory_method", lambda: None)
-    monkeypatch.setattr(benchmarks, "_warned_no_memory", False)
+    monkeypatch.setattr(memory, "memory_method", lambda: None)
     with pytest.warns(RuntimeWarning, match="clear_refs"):
-        assert benchmarks.peak_memory(lambda: None) is None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # warned once only
-        assert benchmarks.peak_memory(lambda: None) is None
+        assert memory.peak_memory(lambda: None) is None
+    # No module-level "warned" flag: Python's warning filters decide how
+    # often it shows (once per call site by default), so it warns again here.
+    with pytest.warns(RuntimeWarning, match="clear_refs"):
+        assert memory.peak_memory(lambda: None) is None
+
+
+def test_probing_memory_methods_writes_nothing(monkeypatch, tmp_path):
+    """Asking what is available must not reset the process's high-water mark."""
+    clear_refs = tmp_path / "clear_refs"
+    clear_refs.write_text("")
+    monkeypatch.setattr(memory, "_CLEAR_REFS", str(clear_refs))
+    memory._vmhwm_available()
+    memory.memory_method()
+    assert clear_refs.read_text() == ""
 
 
 def test_explicit_unavailable_method_raises(monkeypatch):
-    monkeypatch.setattr(benchmarks, "_vmhwm_available", lambda: False)
-    monkeypatch.setattr(benchmarks, "_tensorflow_memory_info", lambda: None)
+    monkeypatch.setattr(memory, "_vmhwm_available", lambda: False)
+    monkeypatch.setattr(memory, "_tensorflow_memory_info", lambda: None)
     with pytest.raises(RuntimeError, match="clear_refs"):
-        benchmarks.peak_memory(lambda: None, method="vmhwm")
+        memory.peak_memory(lambda: None, method="vmhwm")
     with pytest.raises(RuntimeError, match="allocator"):
-        benchmarks.peak_memory(lambda: None, method="tensorflow")
+        memory.peak_memory(lambda: None, method="tensorflow")
 
 
 # ---------------------------------------------------------------- mixers
@@ -262,7 +283,7 @@ def test_compiled_forward_matches_the_eager_call(mixer):
     layer = benchmarks.make_mixer(mixer, channels=8, num_heads=2)
     x = benchmarks.mixer_input(mixer, 4, 8, 2)
     layer.build(tuple(x.shape))
-    compiled = benchmarks.compile_forward(layer)
+    compiled = timing_module.compile_forward(layer)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(compiled(x)),
                                keras.ops.convert_to_numpy(layer(x)), rtol=1e-5, atol=1e-6)
 
@@ -276,8 +297,8 @@ def test_compare_token_mixers_rows():
     assert set(rows[0]) == {"grid", "tokens", "mixer", "seconds", "peak_bytes", "flops"}
     assert all(r["seconds"] > 0 for r in rows)
     assert all(r["peak_bytes"] is None or r["peak_bytes"] >= 0 for r in rows)
-    assert rows[2]["flops"] == 3 * benchmarks.attention_flops(16, 8)
-    assert rows[3]["flops"] == 3 * benchmarks.focal_modulation_flops(16, 8)
+    assert rows[2]["flops"] == 3 * flops.attention_flops(16, 8)
+    assert rows[3]["flops"] == 3 * flops.focal_modulation_flops(16, 8)
 
 
 def test_compare_token_mixers_without_memory_and_one_mixer():

@@ -8,9 +8,12 @@ from focal_utils import (
     FocalModulation,
     FocalNet,
     FocalNetBlock,
+    FocalNetStage,
+    Mlp,
     MultiHeadSelfAttention,
     PatchEmbedding,
     StochasticDepth,
+    TransformerBlock,
     VisionTransformer,
     count_flops,
     create_model,
@@ -142,3 +145,76 @@ def test_attention_errors():
 def test_count_flops_needs_a_focalnet():
     with pytest.raises(ValueError, match="FocalNet"):
         count_flops(keras.Sequential([keras.layers.Dense(2)]))
+
+
+# -- arguments a user gets wrong (Keras-style ValueErrors) -------------------
+
+def test_numpy_integers_are_integers():
+    model = create_model("focalnet_cifar", num_classes=np.int64(4), image_size=np.int64(32),
+                         depths=(np.int64(1), 1, 1))
+    assert model.num_classes == 4 and type(model.num_classes) is int
+    assert model.image_size == (32, 32) and model.depths == [1, 1, 1]
+    assert model.get_config()["num_classes"] == 4
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(image_size="32"), r"`image_size` must be an int or a pair.*Received: image_size='32'"),
+    (dict(image_size=32.0), r"Received: image_size=32.0"),
+    (dict(image_size=(32, 32, 3)), r"Received: image_size=\(32, 32, 3\)"),
+    (dict(focal_windows=2), r"`focal_windows` must be odd.*Received: focal_windows=\[2, 2, 2\]"),
+    (dict(focal_level=3), r"takes `focal_levels`.*Did you mean `focal_levels`\?.*focal_level=3"),
+    (dict(focal_window=5), r"Did you mean `focal_windows`\?"),
+    (dict(mlp_ratios=2.0), r"unexpected argument `mlp_ratios`.*Did you mean `mlp_ratio`\?"),
+    (dict(mlp_ratio=0), r"`mlp_ratio` must be a number > 0"),
+    (dict(drop_rate=1.0), r"`drop_rate` must be a number in \[0, 1\)"),
+    (dict(use_postln="yes"), r"`use_postln` must be True or False"),
+    (dict(depths=()), r"`depths` needs at least one stage"),
+    (dict(depths="223"), r"`depths` needs at least one stage"),
+])
+def test_model_arguments_name_the_argument_and_the_fix(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        create_model("focalnet_cifar", **kwargs)
+
+
+@pytest.mark.parametrize("name", [None, 3, ["focalnet_cifar"]])
+def test_create_model_needs_a_name_string(name):
+    with pytest.raises(ValueError, match=r"must be a string from `list_models\(\)`"):
+        create_model(name)
+
+
+def test_create_model_takes_a_keras_name():
+    model = create_model("focalnet_cifar", name="mine", depths=(1, 1, 1))
+    assert model.name == "mine"
+    assert create_model("focalnet_cifar", depths=(1, 1, 1)).name == "focalnet_cifar"
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: FocalNetBlock(drop_path_rate=1.5), "`drop_path_rate` must be a number in"),
+    (lambda: FocalNetBlock(mlp_ratio=-1), "`mlp_ratio` must be a number > 0"),
+    (lambda: FocalNetBlock(focal_levels=2), r"unexpected argument `focal_levels`.*`focal_level`"),
+    (lambda: FocalNetBlock(layerscale_value=0), "`layerscale_value` must be a number > 0"),
+    (lambda: FocalNetStage([]), "`drop_path_rates` must be a non-empty list"),
+    (lambda: FocalNetStage(0.1), "`drop_path_rates` must be a non-empty list"),
+    (lambda: FocalNetStage([0.1], downsample_dim=0), "`downsample_dim` must be an integer"),
+    (lambda: FocalNetStage([0.1], use_conv_embed=1), "`use_conv_embed` must be True or False"),
+    (lambda: Mlp(0), "`hidden_dim` must be an integer >= 1"),
+    (lambda: Mlp(8, drop_rate=-0.1), "`drop_rate` must be a number in"),
+    (lambda: MultiHeadSelfAttention(num_heads=2, attn_drop_rate=2.0), "`attn_drop_rate`"),
+    (lambda: MultiHeadSelfAttention(qkv_bias="no"), "`qkv_bias` must be True or False"),
+    (lambda: TransformerBlock(mlp_ratio=0), "`mlp_ratio` must be a number > 0"),
+    (lambda: VisionTransformer(embed_dim=10, num_heads=4), r"`num_heads` \(4\) must divide"),
+    (lambda: VisionTransformer(image_size=(32, 30), patch_size=4), "multiple of `patch_size`"),
+    (lambda: VisionTransformer(input_mean=(1, 2, 3)), "Give both"),
+])
+def test_every_layer_validates_its_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_vision_transformer_takes_a_height_and_width():
+    vit = create_model("vit_cifar", image_size=(32, 16), depth=1)
+    assert vit.image_size == (32, 16) and vit.num_tokens == 16 * 8
+    images = np.zeros((2, 32, 16, 3), "float32")
+    assert tuple(vit(images).shape) == (2, 10)
+    clone = VisionTransformer.from_config(vit.get_config())
+    assert clone.image_size == (32, 16)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from focal_utils import create_model, interpretation  # noqa: E402
+from focal_utils import create_model, interpretation, modulation_maps  # noqa: E402
 
 KEYS = ["stage_0/block_0", "stage_0/block_1", "stage_1/block_0"]
 
@@ -25,8 +25,8 @@ def synthetic_maps(n=4, levels=2, rng=None):
     return maps
 
 
-def test_block_label_is_one_based_and_rejects_other_keys():
-    assert interpretation.block_label("stage_1/block_0") == "stage 2 · block 1"
+def test_block_label_counts_from_zero_like_the_keys_and_rejects_other_keys():
+    assert interpretation.block_label("stage_1/block_0") == "stage 1 · block 0"
     with pytest.raises(ValueError, match="stage_0/block_1"):
         interpretation.block_label("blocks.3")
 
@@ -38,8 +38,38 @@ def test_last_block_keys_picks_the_last_of_each_stage():
 def test_panel_names_follow_the_kernel_sizes():
     model = create_model("focalnet_cifar", focal_levels=3)
     assert interpretation.panel_names(model) == [
-        "level 1 gate (3×3)", "level 2 gate (5×5)", "level 3 gate (7×7)",
+        "level 0 gate (3×3)", "level 1 gate (5×5)", "level 2 gate (7×7)",
         "global gate", "modulator norm"]
+
+
+def test_panels_follow_each_blocks_own_gate_count():
+    """Stages with different focal levels: each block is read from its own
+    gate count, and the shared layout keeps the global gate and the
+    modulator in the last two columns of every block."""
+    model = create_model("focalnet_cifar", focal_levels=(2, 3, 2), depths=(1, 1, 1))
+    assert interpretation.panel_names(model, "stage_0/block_0") == [
+        "level 0 gate (3×3)", "level 1 gate (5×5)", "global gate", "modulator norm"]
+    assert interpretation.panel_names(model, "stage_1/block_0")[2] == "level 2 gate (7×7)"
+    assert len(interpretation.panel_names(model)) == 5
+    with pytest.raises(ValueError, match="No block 'stage_9/block_0'"):
+        interpretation.panel_names(model, "stage_9/block_0")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    maps = modulation_maps(model, images)
+    panels = interpretation.all_panels(maps)
+    for key, block in maps.items():
+        assert panels[key].shape[1] == 5
+        np.testing.assert_allclose(panels[key][:, -2], block["gates"][..., -1], rtol=1e-6)
+        np.testing.assert_allclose(panels[key][:, -1],
+                                   interpretation.modulator_norm(block["modulator"]), rtol=1e-6)
+    assert np.isnan(panels["stage_0/block_0"][:, 2]).all()
+    assert not np.isnan(panels["stage_1/block_0"]).any()
+    by_block = interpretation.gate_means_by_block(maps)
+    assert by_block.shape == (3, 4)
+    np.testing.assert_allclose(by_block[0, [0, 1, 3]],
+                               maps["stage_0/block_0"]["gates"].mean(axis=(0, 1, 2)), rtol=1e-5)
+    assert np.isnan(by_block[0, 2]) and np.isnan(by_block[2, 2])
+    by_class = interpretation.gate_means_by_class(maps, [0, 1], num_classes=2)
+    assert by_class.shape == (3, 2, 4)
 
 
 def test_block_panels_stack_gates_then_modulator_norm():
@@ -51,16 +81,13 @@ def test_block_panels_stack_gates_then_modulator_norm():
     np.testing.assert_allclose(panels[:, 3], np.sqrt((block["modulator"] ** 2).sum(-1)), rtol=1e-6)
 
 
-def test_gate_means_by_block_and_stage():
+def test_gate_means_by_block():
     maps = synthetic_maps()
     by_block = interpretation.gate_means_by_block(maps)
     assert by_block.shape == (3, 3)
     np.testing.assert_allclose(by_block[2], maps[KEYS[2]]["gates"].mean(axis=(0, 1, 2)), rtol=1e-5)
     absolute = interpretation.gate_means_by_block(maps, absolute=True)
     np.testing.assert_allclose(absolute[0], np.abs(maps[KEYS[0]]["gates"]).mean(axis=(0, 1, 2)), rtol=1e-5)
-    by_stage = interpretation.gate_means_by_stage(maps)
-    np.testing.assert_allclose(by_stage[0], by_block[:2].mean(axis=0), rtol=1e-6)
-    np.testing.assert_allclose(by_stage[1], by_block[2], rtol=1e-6)
 
 
 def test_gate_means_by_class_averages_each_class():
@@ -113,12 +140,12 @@ def test_centre_share_weighs_tokens_by_their_area_inside():
 
 def test_plots_draw_one_panel_per_map():
     maps = synthetic_maps(n=2)
-    names = ["level 1 gate (3×3)", "level 2 gate (5×5)", "global gate", "modulator norm"]
+    names = ["level 0 gate (3×3)", "level 1 gate (5×5)", "global gate", "modulator norm"]
     image = np.zeros((16, 16, 3), dtype="uint8")
     fig = interpretation.plot_block_maps(image, maps, 1, names)
     assert len(fig.axes) == 3 * 4
-    assert [ax.get_ylabel() for ax in fig.axes[::4]] == ["stage 1 · block 1", "stage 1 · block 2",
-                                                          "stage 2 · block 1"]
+    assert [ax.get_ylabel() for ax in fig.axes[::4]] == ["stage 0 · block 0", "stage 0 · block 1",
+                                                          "stage 1 · block 0"]
     fig2 = interpretation.plot_modulator_norms(np.zeros((2, 16, 16, 3), "uint8"), maps,
                                                interpretation.last_block_keys(maps), ["a", "b"])
     assert len(fig2.axes) == 2 * 3

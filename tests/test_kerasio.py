@@ -142,3 +142,19 @@ def test_copy_rejects_mismatched_models():
     other = kerasio.build_book_model_kerasio_way("focalnet_cifar", depths=(1, 1, 1))
     with pytest.raises(ValueError, match="same weights"):
         kerasio.copy_depthwise_to_grouped(book, other)
+
+
+def test_book_model_the_kerasio_way_refuses_to_save(tmp_path):
+    """Its config describes the depthwise model: a saved file could not load,
+    so saving fails at once with a message that says so."""
+    grouped = kerasio.build_book_model_kerasio_way("focalnet_cifar", depths=(1, 1, 1))
+    with pytest.raises(NotImplementedError, match="speed comparisons only"):
+        grouped.get_config()
+    with pytest.raises(NotImplementedError, match="speed comparisons only"):
+        grouped.save(tmp_path / "twin.keras")
+    assert not (tmp_path / "twin.keras").exists()
+
+
+def test_kerasio_layer_uses_the_books_kernel_rule():
+    layer = kerasio.FocalModulationLayer(dim=8, focal_window=3, focal_level=3)
+    assert layer.kernel_sizes == [3, 5, 7]

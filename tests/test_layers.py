@@ -31,6 +31,7 @@ from focal_utils import (
     drop_path_rates,
 )
 from focal_utils.layers.common import gelu
+from focal_utils.layers.focal_modulation import focal_kernel_sizes
 
 
 def randomize(layer, rng, scale=0.5):
@@ -185,9 +186,10 @@ def focal_params(c, levels, kernels, postln=False):
     (3, 3, 2, [3, 5, 7]),
     (4, 3, 2, [3, 5, 7, 9]),
     (2, 1, 2, [1, 3]),
-    (3, 5, 1, [5, 6, 7]),
+    (3, 5, 0, [5, 5, 5]),
 ])
 def test_focal_modulation_kernels_and_params(levels, window, factor, kernels):
+    assert focal_kernel_sizes(levels, window, factor) == kernels
     layer = FocalModulation(focal_level=levels, focal_window=window,
                             focal_factor=factor)
     layer.build((None, 7, 7, 16))
@@ -484,7 +486,7 @@ def np_block(x, w, block, postln=False, layerscale=False):
     def mod(v):
         sub = {k[len("modulation/"):]: a for k, a in w.items()
                if k.startswith("modulation/")}
-        return np_focal_modulation(v, sub, block.focal_level,
+        return np_focal_modulation(v, sub, block.config.focal_level,
                                    block.modulation.kernel_sizes)[0]
 
     def mlp(v):
@@ -518,8 +520,8 @@ def test_block_matches_numpy(options, rng):
         np.testing.assert_allclose(to_numpy(block.gamma_1),
                                    options.get("layerscale_value", 1e-4))
     w = randomize(block, rng, scale=0.4)
-    expected = np_block(x, w, block, postln=block.use_postln,
-                        layerscale=block.use_layerscale)
+    expected = np_block(x, w, block, postln=block.config.use_postln,
+                        layerscale=block.config.use_layerscale)
     np.testing.assert_allclose(to_numpy(block(x)), expected, rtol=1e-4, atol=1e-4)
 
 
@@ -589,3 +591,19 @@ def test_depthwise_reference_is_same_padded_cross_correlation(rng):
     out = to_numpy(conv(x))
     np.testing.assert_allclose(out, np_depthwise_same(x, to_numpy(conv.kernel)),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(focal_window=2), "`focal_window` must be odd"),
+    (dict(focal_window=4, focal_level=1), "`focal_window` must be odd"),
+    (dict(focal_factor=1), "`focal_factor` must be even"),
+    (dict(focal_factor=3), "`focal_factor` must be even"),
+])
+def test_even_kernels_are_refused(kwargs, match):
+    """An even kernel has no centre: 'same' padding would shift the context
+    and the official code could not build it."""
+    with pytest.raises(ValueError, match=match):
+        FocalModulation(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        focal_kernel_sizes(kwargs.get("focal_level", 2), kwargs.get("focal_window", 3),
+                           kwargs.get("focal_factor", 2))

@@ -167,3 +167,35 @@ def test_errors(cifar):
     with pytest.raises(ValueError, match="FocalNet"):
         modulation_maps(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]),
                         np.zeros((1, 4)))
+
+
+def test_a_sequential_wrapper_runs_its_own_layers(cifar):
+    """Sequential([Rescaling, net, Dense]): the logits of modulation_maps are
+    the wrapper's, and the maps are those of the net on the rescaled input."""
+    model, images = cifar
+    wrapper = keras.Sequential([keras.Input((32, 32, 3)),
+                                keras.layers.Rescaling(0.5, offset=10.0), model,
+                                keras.layers.Dense(3)])
+    maps, logits = modulation_maps(wrapper, images, return_logits=True)
+    np.testing.assert_allclose(logits, keras.ops.convert_to_numpy(wrapper(images)),
+                               rtol=1e-5, atol=1e-5)
+    direct = modulation_maps(model, images * 0.5 + 10.0)
+    np.testing.assert_allclose(maps[BLOCKS[0]]["gates"], direct[BLOCKS[0]]["gates"],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_functional_wrapper_is_refused_rather_than_skipped(cifar):
+    model, images = cifar
+    inputs = keras.Input((32, 32, 3))
+    wrapper = keras.Model(inputs, model(keras.layers.Rescaling(0.5)(inputs)))
+    with pytest.raises(ValueError, match="cannot reproduce"):
+        modulation_maps(wrapper, images)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
+def test_bad_batch_size_and_empty_batches_are_refused(cifar, batch_size):
+    model, images = cifar
+    with pytest.raises(ValueError, match="batch_size"):
+        modulation_maps(model, images, batch_size=batch_size)
+    with pytest.raises(ValueError, match="at least one image"):
+        modulation_maps(model, images[:0])

@@ -152,7 +152,7 @@ def test_structure_of_the_imagenet_config():
     np.testing.assert_allclose(rates, np.linspace(0.0, 0.2, 12), atol=1e-12)
     blocks = [b for s in model.stages for b in s.blocks]
     assert all(b.modulation.kernel_sizes == [3, 5] for b in blocks)
-    assert not any(b.use_postln or b.use_layerscale for b in blocks)
+    assert not any(b.config.use_postln or b.config.use_layerscale for b in blocks)
     lrf = FocalNet(**model_config("focalnet_base_lrf"))
     assert all(b.modulation.kernel_sizes == [3, 5, 7]
                for s in lrf.stages for b in s.blocks)

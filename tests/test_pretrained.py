@@ -2,14 +2,16 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
 
-from focal_utils import data, pretrained, training
+from focal_utils import data, list_models, pretrained, training
 
 
 def test_weights_ship_with_the_package_and_load():
-    path = pretrained.pretrained_path("focalnet_cifar10")
+    path = pretrained.pretrained_path()
+    assert path.name == "focalnet_cifar_conv.cifar10_e60.keras"
     assert path.suffix == ".keras" and path.stat().st_size < 15e6  # no optimiser state
     model = pretrained.load_pretrained()
     assert model.count_params() == 2_694_687  # focalnet_cifar_conv
@@ -31,8 +33,57 @@ def test_training_logs_have_every_epoch_and_clocks(path):
     assert np.all(np.diff(log["elapsed_s"]) > 0)
 
 
+def test_names_are_architecture_dot_tag_and_the_old_name_is_an_alias():
+    assert pretrained.DEFAULT == "focalnet_cifar_conv.cifar10_e60"
+    architecture = pretrained.DEFAULT.split(".")[0]
+    assert architecture == pretrained.TRAINED_CIFAR_MODEL
+    assert architecture in list_models()
+    assert list(pretrained.list_pretrained()) == [pretrained.DEFAULT]
+    assert pretrained.pretrained_path("focalnet_cifar10") == pretrained.pretrained_path()
+    assert pretrained.training_log_path("focalnet_cifar10").name == \
+        "focalnet_cifar_conv.cifar10_e60_log.csv"
+    # the shipped model's own config names its architecture
+    assert pretrained.load_pretrained("focalnet_cifar10").name == architecture
+
+
+def test_shipped_model_gives_the_logits_it_gave_before_the_refactor():
+    """tests/data/shipped_logits.npz holds the logits of 8 fixed images,
+    computed with the package as it was when the weights were trained: the
+    layers' names, config keys and arithmetic still load the same model."""
+    reference = np.load(os.path.join(os.path.dirname(__file__), "data", "shipped_logits.npz"))
+    model = pretrained.load_pretrained()
+    logits = keras.ops.convert_to_numpy(model(reference["images"], training=False))
+    np.testing.assert_allclose(logits, reference["logits"], rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"<!DOCTYPE html><html><body>Not found</body></html>", "an HTML page"),
+    (b"PK\x03\x04 truncated", "truncated or corrupted"),
+    (None, "truncated or corrupted"),
+])
+def test_a_bad_keras_file_says_what_is_wrong(tmp_path, content, match):
+    path = tmp_path / "model.keras"
+    if content is None:  # the first half of the real file
+        data_ = pretrained.pretrained_path().read_bytes()
+        content = data_[:len(data_) // 2]
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match) as error:
+        pretrained.load_pretrained(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_zip_without_a_model_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "notes.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(ValueError, match="without a Keras model"):
+        pretrained.load_pretrained(path)
+
+
 def test_unknown_or_missing_weights_say_what_to_do(monkeypatch, tmp_path):
-    with pytest.raises(ValueError, match="Available"):
+    with pytest.raises(ValueError, match="Available: focalnet_cifar_conv.cifar10_e60"):
         pretrained.pretrained_path("resnet")
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="Chapter 7"):

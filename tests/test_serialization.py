@@ -21,6 +21,7 @@ from focal_utils import (
     VisionTransformer,
     create_model,
 )
+from focal_utils.layers.block import BlockConfig
 
 FEATURE_MAP = (2, 8, 8, 8)
 TOKENS = (2, 6, 8)
@@ -32,7 +33,7 @@ LAYERS = [
     (Mlp, dict(hidden_dim=12, drop_rate=0.1), FEATURE_MAP),
     (StochasticDepth, dict(rate=0.2, seed=3), FEATURE_MAP),
     (FocalModulation, dict(focal_level=3), FEATURE_MAP),
-    (FocalModulation, dict(focal_level=1, focal_window=5, focal_factor=1,
+    (FocalModulation, dict(focal_level=1, focal_window=5, focal_factor=4,
                            use_bias=False, use_postln_in_modulation=True,
                            normalize_modulator=True, gate_activation="softmax",
                            proj_drop_rate=0.1), FEATURE_MAP),
@@ -128,3 +129,42 @@ def test_vit_from_config(rng):
     clone.set_weights(vit.get_weights())
     x = rng.normal(size=(2, 8, 8, 3)).astype("float32")
     np.testing.assert_array_equal(to_numpy(clone(x)), to_numpy(vit(x)))
+
+
+# -- one block config -----------------------------------------------------------
+
+OPTIONS = dict(mlp_ratio=2.0, drop_rate=0.1, use_layerscale=True, layerscale_value=0.5,
+               use_postln=True, use_postln_in_modulation=True, normalize_modulator=True,
+               gate_activation="softmax")
+
+
+def test_block_options_reach_every_block_and_every_config():
+    """Every BlockConfig field is threaded from the model to each block and
+    written back into each config with no hand-written list in between."""
+    model = FocalNet(num_classes=3, image_size=16, patch_size=2, embed_dim=8, depths=(1, 2),
+                     focal_levels=(2, 3), focal_windows=(3, 5), **OPTIONS)
+    for i, stage in enumerate(model.stages):
+        expected = BlockConfig(focal_level=(2, 3)[i], focal_window=(3, 5)[i], **OPTIONS)
+        assert stage.block_config == expected
+        for block in stage.blocks:
+            assert block.config == expected
+            assert {k: v for k, v in block.get_config().items()
+                    if k in BlockConfig.names()} == expected.to_dict()
+    config = model.get_config()
+    per_stage = {"focal_level", "focal_window"}
+    assert {k: config[k] for k in BlockConfig.names() if k not in per_stage} == OPTIONS
+    assert not per_stage & set(config)  # the model stores them per stage
+    clone = FocalNet.from_config(config)
+    assert [s.block_config for s in clone.stages] == [s.block_config for s in model.stages]
+
+
+def test_block_config_is_checked_and_plain():
+    config = BlockConfig(focal_level=np.int64(3), mlp_ratio=np.float32(2.0))
+    assert type(config.focal_level) is int and type(config.mlp_ratio) is float
+    assert config.replace(focal_level=1).focal_level == 1
+    with pytest.raises(ValueError, match="focal_level"):
+        config.replace(focal_level=0)
+    with pytest.raises(ValueError, match="gate_activation"):
+        BlockConfig(gate_activation="relu")
+    base, rest = BlockConfig.split({"mlp_ratio": 3.0, "name": "b"}, {"focal_level": 4})
+    assert (base.focal_level, base.mlp_ratio, rest) == (4, 3.0, {"name": "b"})

@@ -64,10 +64,10 @@ def test_exploded_patches_canvas_size():
     assert canvas.shape == (4 + 2 + 4, 10, 3)
 
 
-def test_feature_map_grid_panels():
-    fig = viz.feature_map_grid(np.random.randn(1, 6, 6, 16), channels=[0, 3, 5])
-    assert len(fig.axes) == 3
-    assert fig.axes[1].get_title() == "channel 3"
+def test_panel_grid_hides_the_unused_cells():
+    fig, axes = viz.panel_grid(5, 3, 1.0)
+    assert len(axes) == 6
+    assert [ax.axison for ax in axes] == [True] * 5 + [False]
 
 
 def test_upsample_map_is_half_pixel_aligned():

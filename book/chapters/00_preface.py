@@ -36,6 +36,7 @@ if importlib.util.find_spec("focal_utils") is None:
                    check=True)
 
 # %%
+import inspect
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -104,35 +105,26 @@ for name, metrics in focal_utils.PAPER_METRICS.items():
 # FocalNet-T:
 
 # %%
-def attention_macs(tokens, channels):
-    """Multiply-accumulates of multi-head self-attention over `tokens` tokens."""
-    return 4 * tokens * channels**2 + 2 * tokens**2 * channels
+from focal_utils.flops import attention_flops, focal_modulation_flops
 
+print(inspect.getsource(attention_flops))
+print(inspect.getsource(focal_modulation_flops))
 
-def focal_modulation_macs(tokens, channels, kernel_sizes=(3, 5)):
-    """Multiply-accumulates of focal modulation, counted as the paper counts them."""
-    levels = len(kernel_sizes)
-    macs = tokens * channels * (2 * channels + levels + 1)  # q, context and gates
-    macs += sum(tokens * channels * (k * k + 1) for k in kernel_sizes)  # depthwise levels
-    macs += tokens * channels  # global level
-    macs += tokens * channels * (channels + 1) + tokens * channels**2  # h, output projection
-    return macs
-
-
+# %%
 # NBVAL_CHECK_OUTPUT
 channels = 96
 print(f"{'grid':>9}{'tokens':>8}{'attention':>12}{'focal mod.':>12}{'ratio':>7}  (GMACs per image)")
 for side in (7, 14, 28, 56):
     n = side * side
-    att, foc = attention_macs(n, channels), focal_modulation_macs(n, channels)
+    att, foc = attention_flops(n, channels), focal_modulation_flops(n, channels)
     print(f"{side:>4} x {side:<2}{n:>8}{att / 1e9:>12.3f}{foc / 1e9:>12.3f}{att / foc:>7.1f}")
 
 # %% mystnb={"figure": {"caption": "Multiply-accumulates of one token mixer with C = 96 channels, for a square grid of tokens. Attention grows with the square of the number of tokens, focal modulation linearly; the dotted lines mark the four stages of FocalNet-T on a 224 x 224 image.", "name": "fig-preface-cost"}}
 sides = np.arange(4, 113)
 tokens = sides**2
 fig, ax = plt.subplots(figsize=(6.4, 3.8))
-ax.plot(sides, attention_macs(tokens, channels) / 1e9, label="self-attention", color="tab:red")
-ax.plot(sides, focal_modulation_macs(tokens, channels) / 1e9, label="focal modulation (L = 2)",
+ax.plot(sides, attention_flops(tokens, channels) / 1e9, label="self-attention", color="tab:red")
+ax.plot(sides, focal_modulation_flops(tokens, channels) / 1e9, label="focal modulation (L = 2)",
         color="tab:blue")
 for side in (7, 14, 28, 56):
     ax.axvline(side, color="0.7", linestyle=":", linewidth=1)

@@ -55,7 +55,7 @@ import numpy as np
 from keras import ops
 
 import focal_utils
-from focal_utils import benchmarks
+from focal_utils import benchmarks, flops, memory
 from focal_utils.viz import load_sample_image
 
 keras.utils.set_random_seed(0)
@@ -321,8 +321,8 @@ plt.show()
 # the two equal).
 
 # %%
-print(inspect.getsource(benchmarks.attention_flops))
-print(inspect.getsource(benchmarks.focal_modulation_flops))
+print(inspect.getsource(flops.attention_flops))
+print(inspect.getsource(flops.focal_modulation_flops))
 
 # %% [markdown]
 # The table uses the sizes of the benchmark below: $C = 96$ channels and 3
@@ -338,14 +338,14 @@ print(f"{'grid':>6s} {'N':>5s} {'attention':>11s} {'focal mod.':>11s} {'ratio':>
 print(f"{'':>6s} {'':>5s} {'MMACs':>11s} {'MMACs':>11s} {'':>6s} {'MiB':>13s} {'MiB':>11s}")
 for side in (7, 14, 28, 56, 64):
     n = side * side
-    macs_attention = benchmarks.attention_flops(n, C)
-    macs_focal = benchmarks.focal_modulation_flops(n, C, LEVELS)
+    macs_attention = flops.attention_flops(n, C)
+    macs_focal = flops.focal_modulation_flops(n, C, LEVELS)
     weights_mib = HEADS * n * n * 4 / 2**20  # float32
     f_mib = n * (2 * C + LEVELS + 1) * 4 / 2**20
     print(f"{side:>3d}x{side:<2d} {n:>5d} {macs_attention / 1e6:>11.1f} {macs_focal / 1e6:>11.1f}"
           f" {macs_attention / macs_focal:>6.2f} {weights_mib:>13.2f} {f_mib:>11.2f}")
 crossing = next(n for n in range(1, 100)
-                if benchmarks.attention_flops(n, C) > benchmarks.focal_modulation_flops(n, C))
+                if flops.attention_flops(n, C) > flops.focal_modulation_flops(n, C))
 print(f"attention needs more MACs than focal modulation from N = {crossing} tokens on")
 
 # %% [markdown]
@@ -394,9 +394,9 @@ print(f"attention needs more MACs than focal modulation from N = {crossing} toke
 # measuring functions:
 
 # %%
-print(inspect.getsource(benchmarks._peak_tensorflow))
-print(inspect.getsource(benchmarks._peak_vmhwm))
-print("method used on this machine:", benchmarks.memory_method())
+print(inspect.getsource(memory._peak_tensorflow))
+print(inspect.getsource(memory._peak_vmhwm))
+print("method used on this machine:", memory.memory_method())
 
 # %% [markdown]
 # The grids run from 7x7 (49 tokens) to 64x64 (4096 tokens). The batch is 4
@@ -581,7 +581,7 @@ print(f"attention is slower than focal modulation from {first_slower}x{first_slo
 #    a batch; time it with `benchmarks.time_forward` and fit its slope.
 # 4. Set `os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"` before importing Keras
 #    in a fresh kernel and rerun the benchmark. Which memory method does
-#    `benchmarks.memory_method()` pick now, and how do the times change?
+#    `memory.memory_method()` pick now, and how do the times change?
 #
 # ## References
 #

@@ -54,8 +54,8 @@ import numpy as np
 from keras import ops
 
 import focal_utils as fu
-from focal_utils.report import (Table, compare_with_paper, describe_model,
-                                 parameter_breakdown)
+from focal_utils.report import compare_with_paper, describe_model, parameter_breakdown
+from focal_utils.tables import Table
 
 keras.utils.set_random_seed(0)
 chapter_start = time.perf_counter()
@@ -361,7 +361,7 @@ print(inspect.getsource(compare_with_paper))
 
 # %%
 start = time.perf_counter()
-paper_rows = compare_with_paper()
+paper_rows = compare_with_paper(clear_session=True)
 elapsed = time.perf_counter() - start
 print(f"built and measured {len(paper_rows)} models in {elapsed:.1f} s")
 

@@ -431,10 +431,12 @@ fig.tight_layout()
 # %%
 in_repository = (pretrained.WEIGHTS_DIR.parent.parent / "book" / "chapters").is_dir()
 export_dir = str(pretrained.WEIGHTS_DIR) if (in_repository and not QUICK) else tempfile.mkdtemp(prefix="focal-export-")
-path = training.export_model(model, RECIPE, os.path.join(export_dir, "focalnet_cifar10.keras"))
+shipped = pretrained.pretrained_path()  # weights/architecture.tag.keras
+path = training.export_model(model, RECIPE, os.path.join(export_dir, shipped.name))
 if not QUICK:
     import shutil
-    shutil.copy(os.path.join(workdir, "log.csv"), os.path.join(export_dir, "focalnet_cifar10_log.csv"))
+    shutil.copy(os.path.join(workdir, "log.csv"),
+                os.path.join(export_dir, pretrained.training_log_path().name))
 reloaded = keras.saving.load_model(path)
 np.testing.assert_allclose(reloaded.predict(x_test[:64], verbose=0), logits[:64], rtol=1e-5, atol=1e-5)
 print(f"saved {os.path.basename(path)}: {os.path.getsize(path) / 1e6:.1f} MB; reloaded model gives the same logits")

@@ -64,7 +64,7 @@ keras.utils.set_random_seed(0)
 # model we think it is: its accuracy on the 10,000 test images must be the one Chapter 7 reported (83.2%).
 
 # %%
-model = pretrained.load_pretrained("focalnet_cifar10")
+model = pretrained.load_pretrained()
 (_, _), (x_test, y_test) = data.load_cifar10()
 logits = model.predict(x_test, batch_size=250, verbose=0)
 predictions = logits.argmax(axis=-1)

@@ -1,12 +1,125 @@
-"""The FocalNet block: focal modulation and an MLP, each in a residual branch."""
+"""The FocalNet block: focal modulation and an MLP, each in a residual branch.
+
+``BlockConfig`` is the one place where a block option is defined, checked and
+serialised: ``FocalNetBlock``, ``FocalNetStage`` and ``FocalNet`` all take
+the options as keyword arguments, hand them on as one ``BlockConfig`` and
+write them back into their configs with ``BlockConfig.to_dict()``. Adding an
+option is one field here, plus its use in ``FocalNetBlock``.
+"""
+
+import dataclasses
+from typing import Optional
 
 import keras
 from keras import ops
 
-from focal_utils.layers.common import SERIALIZATION_PACKAGE, check_feature_map, layer_norm
-from focal_utils.layers.focal_modulation import FocalModulation
+from focal_utils.layers.common import (
+    SERIALIZATION_PACKAGE,
+    check_bool,
+    check_feature_map,
+    check_layer_kwargs,
+    check_positive_float,
+    check_positive_int,
+    check_rate,
+    layer_norm,
+)
+from focal_utils.layers.focal_modulation import GATE_ACTIVATIONS, FocalModulation
 from focal_utils.layers.mlp import Mlp
 from focal_utils.layers.stochastic_depth import StochasticDepth
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockConfig:
+    """The options of one FocalNet block (the official ``FocalNetBlock`` arguments).
+
+    Attributes:
+        focal_level: int >= 1, depthwise context levels L of the modulation.
+        focal_window: int, odd, kernel size of the first level.
+        mlp_ratio: float > 0, MLP hidden width relative to the channels.
+        drop_rate: float in [0, 1), dropout in the modulation projection and
+            the MLP.
+        use_layerscale: bool, LayerScale (CaiT) on both branches.
+        layerscale_value: float > 0, LayerScale's initial value.
+        use_postln: bool, post-norm instead of pre-norm.
+        use_postln_in_modulation: bool, LayerNorm on ``q * m`` inside the
+            modulation.
+        normalize_modulator: bool, divide the aggregated context by L + 1.
+        gate_activation: None (official, raw gates) or ``"softmax"`` (the
+            keras-io example's choice).
+
+    Values are checked and normalised on creation (NumPy numbers become
+    Python ones), so a config always serialises to plain JSON.
+    """
+
+    focal_level: int = 2
+    focal_window: int = 3
+    mlp_ratio: float = 4.0
+    drop_rate: float = 0.0
+    use_layerscale: bool = False
+    layerscale_value: float = 1e-4
+    use_postln: bool = False
+    use_postln_in_modulation: bool = False
+    normalize_modulator: bool = False
+    gate_activation: Optional[str] = None
+
+    def __post_init__(self):
+        checks = {
+            "focal_level": check_positive_int,
+            "focal_window": check_positive_int,
+            "mlp_ratio": check_positive_float,
+            "drop_rate": check_rate,
+            "use_layerscale": check_bool,
+            "layerscale_value": check_positive_float,
+            "use_postln": check_bool,
+            "use_postln_in_modulation": check_bool,
+            "normalize_modulator": check_bool,
+        }
+        for name, check in checks.items():
+            object.__setattr__(self, name, check(name, getattr(self, name)))
+        if self.gate_activation not in GATE_ACTIVATIONS:
+            raise ValueError(
+                "`gate_activation` must be None (official, raw gates) or "
+                f"'softmax'. Received: gate_activation={self.gate_activation!r}"
+            )
+
+    @classmethod
+    def names(cls):
+        """The option names, in declaration order."""
+        return [field.name for field in dataclasses.fields(cls)]
+
+    @classmethod
+    def split(cls, kwargs, base=None):
+        """``(BlockConfig, other_kwargs)`` from a layer's keyword arguments.
+
+        Options found in ``kwargs`` override ``base`` (a ``BlockConfig``, a
+        dict from ``to_dict()``, or None for the defaults); everything else is
+        returned for the layer's own use.
+        """
+        if isinstance(base, dict):
+            base = cls(**base)
+        options = {key: kwargs[key] for key in cls.names() if key in kwargs}
+        rest = {key: value for key, value in kwargs.items() if key not in options}
+        config = dataclasses.replace(base or cls(), **options)
+        return config, rest
+
+    def replace(self, **changes):
+        """A copy with some options changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        """The options as a flat dict: what ``get_config`` stores."""
+        return dataclasses.asdict(self)
+
+    def modulation_options(self):
+        """The ``FocalModulation`` arguments that these options set."""
+        return dict(
+            focal_level=self.focal_level,
+            focal_window=self.focal_window,
+            proj_drop_rate=self.drop_rate,
+            use_postln_in_modulation=self.use_postln_in_modulation,
+            normalize_modulator=self.normalize_modulator,
+            gate_activation=self.gate_activation,
+        )
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -24,56 +137,47 @@ class FocalNetBlock(keras.layers.Layer):
     when ``use_layerscale`` is set.
 
     Args:
-        focal_level, focal_window: passed to ``FocalModulation``.
-        use_postln_in_modulation, normalize_modulator, gate_activation:
-            passed to ``FocalModulation``.
-        mlp_ratio: float, MLP hidden width relative to the channels.
-        drop_rate: float, dropout in the modulation projection and the MLP.
-        drop_path_rate: float, stochastic depth rate of both branches.
-        use_layerscale, layerscale_value: LayerScale (CaiT).
-        use_postln: bool, post-norm instead of pre-norm.
+        drop_path_rate: float in [0, 1), stochastic depth rate of both branches.
+        block_config: optional ``BlockConfig`` (or its dict) to start from.
+        **options: any ``BlockConfig`` field (``focal_level``,
+            ``focal_window``, ``mlp_ratio``, ``drop_rate``, ``use_layerscale``,
+            ``layerscale_value``, ``use_postln``,
+            ``use_postln_in_modulation``, ``normalize_modulator``,
+            ``gate_activation``), overriding ``block_config``; plus the usual
+            Keras layer arguments (``name``, ``dtype``, ...).
 
     Call arguments: ``x`` of shape ``(batch, height, width, channels)``,
     ``training``, and ``return_maps`` (see ``FocalModulation``).
+
+    Example:
+
+    >>> block = FocalNetBlock(focal_level=3, drop_path_rate=0.1)
+    >>> block.config.focal_level, block.modulation.kernel_sizes
+    (3, [3, 5, 7])
     """
 
-    def __init__(self, focal_level=2, focal_window=3, mlp_ratio=4.0,
-                 drop_rate=0.0, drop_path_rate=0.0, use_layerscale=False,
-                 layerscale_value=1e-4, use_postln=False,
-                 use_postln_in_modulation=False, normalize_modulator=False,
-                 gate_activation=None, **kwargs):
+    def __init__(self, drop_path_rate=0.0, block_config=None, **options):
+        self.config, kwargs = BlockConfig.split(options, block_config)
+        check_layer_kwargs("FocalNetBlock", kwargs, ["drop_path_rate", "block_config",
+                                                     *BlockConfig.names()])
         super().__init__(**kwargs)
-        self.focal_level = focal_level
-        self.focal_window = focal_window
-        self.mlp_ratio = mlp_ratio
-        self.drop_rate = drop_rate
-        self.drop_path_rate = drop_path_rate
-        self.use_layerscale = use_layerscale
-        self.layerscale_value = layerscale_value
-        self.use_postln = use_postln
-        self.use_postln_in_modulation = use_postln_in_modulation
-        self.normalize_modulator = normalize_modulator
-        self.gate_activation = gate_activation
+        self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         self.norm1 = layer_norm("norm1")
-        self.modulation = FocalModulation(
-            focal_level=focal_level, focal_window=focal_window,
-            proj_drop_rate=drop_rate,
-            use_postln_in_modulation=use_postln_in_modulation,
-            normalize_modulator=normalize_modulator,
-            gate_activation=gate_activation, name="modulation",
-        )
-        self.drop_path = StochasticDepth(drop_path_rate, name="drop_path")
+        self.modulation = FocalModulation(**self.config.modulation_options(),
+                                          name="modulation")
+        self.drop_path = StochasticDepth(self.drop_path_rate, name="drop_path")
         self.norm2 = layer_norm("norm2")
 
     def build(self, input_shape):
         check_feature_map(self, input_shape)
         channels = input_shape[-1]
-        self.mlp = Mlp(int(channels * self.mlp_ratio), self.drop_rate, name="mlp")
+        self.mlp = Mlp(int(channels * self.config.mlp_ratio), self.config.drop_rate,
+                       name="mlp")
         for layer in (self.norm1, self.modulation, self.norm2, self.mlp):
             layer.build(input_shape)
         self.gamma_1 = self.gamma_2 = None
-        if self.use_layerscale:
-            init = keras.initializers.Constant(self.layerscale_value)
+        if self.config.use_layerscale:
+            init = keras.initializers.Constant(self.config.layerscale_value)
             self.gamma_1 = self.add_weight(shape=(channels,), initializer=init,
                                            name="gamma_1")
             self.gamma_2 = self.add_weight(shape=(channels,), initializer=init,
@@ -83,14 +187,15 @@ class FocalNetBlock(keras.layers.Layer):
         return x if gamma is None else x * ops.cast(gamma, x.dtype)
 
     def call(self, x, training=None, return_maps=False):
+        postln = self.config.use_postln
         # focal modulation branch
-        y = x if self.use_postln else self.norm1(x)
+        y = x if postln else self.norm1(x)
         y, maps = self.modulation(y, training=training, return_maps=True)
-        if self.use_postln:
+        if postln:
             y = self.norm1(y)
         x = x + self.drop_path(self._scale(y, self.gamma_1), training=training)
         # MLP branch
-        if self.use_postln:
+        if postln:
             y = self.norm2(self.mlp(x, training=training))
         else:
             y = self.mlp(self.norm2(x), training=training)
@@ -102,17 +207,5 @@ class FocalNetBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            focal_level=self.focal_level,
-            focal_window=self.focal_window,
-            mlp_ratio=self.mlp_ratio,
-            drop_rate=self.drop_rate,
-            drop_path_rate=self.drop_path_rate,
-            use_layerscale=self.use_layerscale,
-            layerscale_value=self.layerscale_value,
-            use_postln=self.use_postln,
-            use_postln_in_modulation=self.use_postln_in_modulation,
-            normalize_modulator=self.normalize_modulator,
-            gate_activation=self.gate_activation,
-        )
+        config.update(drop_path_rate=self.drop_path_rate, **self.config.to_dict())
         return config

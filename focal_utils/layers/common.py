@@ -7,7 +7,11 @@ at 2 std and shrink the spread to ~0.0176); convolutions keep PyTorch's default,
 ``VarianceScaling(1/3, "fan_in", "uniform")`` in Keras terms.
 """
 
+import difflib
+import numbers
+
 import keras
+import numpy as np
 
 LAYER_NORM_EPSILON = 1e-5  # the official nn.LayerNorm default (keras-io: 1e-7)
 SERIALIZATION_PACKAGE = "focal_utils"
@@ -74,14 +78,82 @@ def check_feature_map(layer, input_shape):
 
 
 def check_positive_int(name, value, minimum=1):
-    """Raise a ValueError naming ``name`` unless ``value`` is an int >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """Return ``value`` as an int, or raise a ValueError naming ``name``.
+
+    Accepts Python and NumPy integers (``np.int64(10)`` is a fine class
+    count); rejects bools, floats, strings and values below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(
             f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
         )
+    return int(value)
 
 
 def check_rate(name, value):
-    """Raise a ValueError unless ``value`` is a probability in [0, 1)."""
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+    """Return ``value`` as a float if it is a probability in [0, 1), else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+def check_positive_float(name, value):
+    """Return ``value`` as a float if it is a number > 0, else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"`{name}` must be a number > 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_bool(name, value):
+    """Return ``value`` if it is a bool (NumPy bools too), else raise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+def as_pair(value, name):
+    """``(height, width)`` from an int or a pair of ints, checked.
+
+    Raises:
+        ValueError: for anything else, e.g. ``image_size="32"`` (a string is
+            not read as a sequence of digits) or a float.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise ValueError(
+            f"`{name}` must be an int or a pair (height, width) of ints. "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(check_positive_int(name, v) for v in pair)
+
+
+# Keyword arguments that keras.layers.Layer (and keras.Model) take themselves.
+LAYER_KWARGS = frozenset(
+    {"activity_regularizer", "trainable", "dtype", "autocast", "name",
+     "input_dim", "input_shape"})
+
+
+def check_layer_kwargs(owner, kwargs, known=()):
+    """Raise a ValueError for a keyword that neither ``owner`` nor Keras takes.
+
+    Keras would reject it too, but without saying what was meant: this names
+    the closest known argument (``focal_level`` -> ``focal_levels``).
+
+    Args:
+        owner: the class name, for the message.
+        kwargs: the keyword arguments left after the layer took its own.
+        known: the layer's own argument names, for the suggestion.
+    """
+    unknown = [key for key in kwargs if key not in LAYER_KWARGS]
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(key, sorted(set(known) | LAYER_KWARGS), n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    raise ValueError(
+        f"`{owner}` got an unexpected argument `{key}`.{hint} "
+        f"Received: {key}={kwargs[key]!r}"
+    )

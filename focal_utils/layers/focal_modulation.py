@@ -5,8 +5,10 @@ from keras import ops
 
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    check_bool,
     check_feature_map,
     check_positive_int,
+    check_rate,
     conv_initializer,
     dense,
     depthwise_initializer,
@@ -15,6 +17,40 @@ from focal_utils.layers.common import (
 )
 
 GATE_ACTIVATIONS = (None, "softmax")
+
+
+def focal_kernel_sizes(focal_level, focal_window=3, focal_factor=2):
+    """Kernel size of each depthwise focal level: ``focal_factor * l + focal_window``.
+
+    The one place the rule lives; the layer, the FLOPs formulas and the
+    keras-io re-implementation all call it. Level 0 sees ``focal_window``
+    pixels per side and every further level adds ``focal_factor``.
+
+    Raises:
+        ValueError: for a level below 1, or a rule that gives an even kernel
+            (an even ``focal_window``, or an odd ``focal_factor``): an even
+            kernel has no centre, so "same" padding would shift the context
+            by half a pixel, and the official code (padding ``k // 2`` on
+            both sides) would change the feature-map size.
+
+    >>> focal_kernel_sizes(3)
+    [3, 5, 7]
+    """
+    focal_level = check_positive_int("focal_level", focal_level)
+    focal_window = check_positive_int("focal_window", focal_window)
+    focal_factor = check_positive_int("focal_factor", focal_factor, minimum=0)
+    if focal_window % 2 == 0:
+        raise ValueError(
+            "`focal_window` must be odd, so that every depthwise kernel has a "
+            f"centre (the official sizes are 3, 5, 7). Received: focal_window={focal_window}"
+        )
+    if focal_factor % 2:
+        raise ValueError(
+            "`focal_factor` must be even (the official value is 2), or the "
+            "second level gets an even kernel. Received: "
+            f"focal_factor={focal_factor}"
+        )
+    return [focal_factor * level + focal_window for level in range(focal_level)]
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -36,8 +72,9 @@ class FocalModulation(keras.layers.Layer):
 
     Args:
         focal_level: int >= 1, number of depthwise context levels L.
-        focal_window: int, kernel size of the first level.
-        focal_factor: int, kernel growth per level.
+        focal_window: int, odd, kernel size of the first level.
+        focal_factor: int, even, kernel growth per level (see
+            ``focal_kernel_sizes``).
         use_bias: bool, bias in ``f`` and ``h``.
         proj_drop_rate: float, dropout after ``proj``.
         use_postln_in_modulation: bool, LayerNorm on ``q * m``.
@@ -50,6 +87,13 @@ class FocalModulation(keras.layers.Layer):
         training: bool, for dropout.
         return_maps: bool; if True also return ``{"gates": (B, H, W, L + 1),
             "modulator": (B, H, W, C)}``. Nothing is stored on the layer.
+        return_contexts: bool; if True also return every intermediate of the
+            contextualisation (what ``focal_utils.analysis.level_contexts``
+            reads): ``"query"`` and ``"context"`` ``(B, H, W, C)`` (``f``'s
+            split), ``"gates"``, ``"levels"`` (a list of L maps
+            ``(B, H, W, C)``, the output of level 0, 1, ...), ``"global"``
+            ``(B, 1, 1, C)``, ``"aggregated"`` (the gated sum fed to ``h``)
+            and ``"modulator"``. Takes precedence over ``return_maps``.
 
     Reference: https://arxiv.org/abs/2203.11926
 
@@ -65,25 +109,21 @@ class FocalModulation(keras.layers.Layer):
                  use_postln_in_modulation=False, normalize_modulator=False,
                  gate_activation=None, **kwargs):
         super().__init__(**kwargs)
-        check_positive_int("focal_level", focal_level)
-        check_positive_int("focal_window", focal_window)
-        check_positive_int("focal_factor", focal_factor, minimum=0)
+        self.kernel_sizes = focal_kernel_sizes(focal_level, focal_window, focal_factor)
         if gate_activation not in GATE_ACTIVATIONS:
             raise ValueError(
                 "`gate_activation` must be None (official, raw gates) or "
                 f"'softmax'. Received: gate_activation={gate_activation!r}"
             )
-        self.focal_level = focal_level
-        self.focal_window = focal_window
-        self.focal_factor = focal_factor
-        self.use_bias = use_bias
-        self.proj_drop_rate = proj_drop_rate
-        self.use_postln_in_modulation = use_postln_in_modulation
-        self.normalize_modulator = normalize_modulator
+        self.focal_level = int(focal_level)
+        self.focal_window = int(focal_window)
+        self.focal_factor = int(focal_factor)
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.proj_drop_rate = check_rate("proj_drop_rate", proj_drop_rate)
+        self.use_postln_in_modulation = check_bool(
+            "use_postln_in_modulation", use_postln_in_modulation)
+        self.normalize_modulator = check_bool("normalize_modulator", normalize_modulator)
         self.gate_activation = gate_activation
-        self.kernel_sizes = [
-            focal_factor * level + focal_window for level in range(focal_level)
-        ]
         self.focal_layers = [
             keras.layers.DepthwiseConv2D(
                 size, padding="same", use_bias=False,
@@ -112,20 +152,21 @@ class FocalModulation(keras.layers.Layer):
             if layer is not None:
                 layer.build(input_shape)
 
-    def call(self, x, training=None, return_maps=False):
+    def call(self, x, training=None, return_maps=False, return_contexts=False):
         channels = x.shape[-1]
         # pre linear projection: query, context and gates from one Dense
-        x = self.f(x)
-        q = x[..., :channels]
-        ctx = x[..., channels:2 * channels]
-        gates = x[..., 2 * channels:]
+        projected = self.f(x)
+        q = projected[..., :channels]
+        context = projected[..., channels:2 * channels]
+        gates = projected[..., 2 * channels:]
         if self.gate_activation == "softmax":
             gates = ops.softmax(gates, axis=-1)
 
         # hierarchical contextualisation and gated aggregation
-        ctx_all = 0.0
+        levels, ctx, ctx_all = [], context, 0.0
         for level, focal_layer in enumerate(self.focal_layers):
             ctx = gelu(focal_layer(ctx))
+            levels.append(ctx)
             ctx_all = ctx_all + ctx * gates[..., level:level + 1]
         ctx_global = gelu(ops.mean(ctx, axis=(1, 2), keepdims=True))
         ctx_all = ctx_all + ctx_global * gates[..., self.focal_level:]
@@ -138,6 +179,10 @@ class FocalModulation(keras.layers.Layer):
         if self.ln is not None:
             out = self.ln(out)
         out = self.proj_drop(self.proj(out), training=training)
+        if return_contexts:
+            return out, {"query": q, "context": context, "gates": gates,
+                         "levels": levels, "global": ctx_global,
+                         "aggregated": ctx_all, "modulator": modulator}
         if return_maps:
             return out, {"gates": gates, "modulator": modulator}
         return out

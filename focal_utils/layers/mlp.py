@@ -2,7 +2,13 @@
 
 import keras
 
-from focal_utils.layers.common import SERIALIZATION_PACKAGE, dense, gelu
+from focal_utils.layers.common import (
+    SERIALIZATION_PACKAGE,
+    check_positive_int,
+    check_rate,
+    dense,
+    gelu,
+)
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -18,13 +24,18 @@ class Mlp(keras.layers.Layer):
 
     def __init__(self, hidden_dim, drop_rate=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = hidden_dim
-        self.drop_rate = drop_rate
-        self.fc1 = dense(hidden_dim, "fc1")
-        self.drop = keras.layers.Dropout(drop_rate, name="drop")
+        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.drop_rate = check_rate("drop_rate", drop_rate)
+        self.fc1 = dense(self.hidden_dim, "fc1")
+        self.drop = keras.layers.Dropout(self.drop_rate, name="drop")
 
     def build(self, input_shape):
         channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                "`Mlp` needs a known channel count (last axis). "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
         self.fc2 = dense(channels, "fc2")
         self.fc1.build(input_shape)
         self.fc2.build(tuple(input_shape[:-1]) + (self.hidden_dim,))

@@ -5,6 +5,7 @@ from keras import ops
 
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    check_bool,
     check_feature_map,
     check_positive_int,
     conv_initializer,
@@ -16,8 +17,9 @@ from focal_utils.layers.common import (
 class PatchEmbedding(keras.layers.Layer):
     """Split a feature map into patches and project each to ``embed_dim``.
 
-    The stem (``is_stem=True``) turns images into tokens; the same layer with
-    ``patch_size=2`` is the downsampling between stages. Two variants, as in
+    As the model's stem (``FocalNet.patch_embed``) it turns images into
+    tokens; the same layer with ``patch_size=2`` is the downsampling between
+    stages (``FocalNetStage.downsample``). Two variants, as in
     the official code:
 
     - non-overlapping (default): a conv with kernel = stride = ``patch_size``;
@@ -50,12 +52,10 @@ class PatchEmbedding(keras.layers.Layer):
     def __init__(self, embed_dim, patch_size=4, use_conv_embed=False,
                  use_norm=True, **kwargs):
         super().__init__(**kwargs)
-        check_positive_int("embed_dim", embed_dim)
-        check_positive_int("patch_size", patch_size)
-        self.embed_dim = embed_dim
-        self.patch_size = patch_size
-        self.use_conv_embed = use_conv_embed
-        self.use_norm = use_norm
+        self.embed_dim = embed_dim = check_positive_int("embed_dim", embed_dim)
+        self.patch_size = patch_size = check_positive_int("patch_size", patch_size)
+        self.use_conv_embed = check_bool("use_conv_embed", use_conv_embed)
+        self.use_norm = check_bool("use_norm", use_norm)
         if use_conv_embed:
             kernel_size, self.padding = 2 * patch_size - 1, patch_size // 2
         else:
