@@ -1,7 +1,17 @@
-"""Evaluating a classifier: confusion matrix, per-class accuracy, worst mistakes, curves."""
+"""Evaluating a classifier: predictions (single view or with flip TTA), confusion matrix,
+per-class accuracy, worst mistakes, curves.
+
+The book reports one number as *the* test accuracy: a single view of each
+test image (``predict_probabilities(..., tta=False)``). Horizontal-flip
+test-time augmentation (TTA) averages the softmax over each image and its
+mirror image; it costs a second forward pass and is reported next to the
+single-view number, never in its place.
+"""
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+TTA_MODES = (False, "flip")
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -20,6 +30,47 @@ def softmax(logits):
     z = np.asarray(logits, dtype=np.float64)
     z = np.exp(z - z.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
+
+
+def predict_probabilities(model, images, tta=False, batch_size=256):
+    """Class probabilities of ``images`` (``(N, H, W, C)``, as the model takes them).
+
+    Args:
+        model: a Keras model that returns logits.
+        images: numpy array of images, channels last.
+        tta: ``False`` (one view: the book's reported number) or ``"flip"``
+            (mean of the softmax of each image and of its horizontal mirror).
+        batch_size: images per forward pass.
+
+    Returns:
+        ``(N, num_classes)`` float64 probabilities.
+
+    Raises:
+        ValueError: for an unknown ``tta`` or an input that is not a
+            non-empty batch of images.
+    """
+    if tta not in TTA_MODES:
+        raise ValueError(f"`tta` must be one of {TTA_MODES}. Received: tta={tta!r}")
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(
+            "predict_probabilities expects a non-empty batch (N, height, width, "
+            f"channels). Received: shape {images.shape}"
+        )
+    probs = softmax(model.predict(images, batch_size=batch_size, verbose=0))
+    if tta == "flip":
+        mirrored = images[:, :, ::-1]
+        probs = (probs + softmax(model.predict(mirrored, batch_size=batch_size, verbose=0))) / 2
+    return probs
+
+
+def accuracy(model, images, labels, tta=False, batch_size=256):
+    """Top-1 accuracy of ``model`` on ``images`` (see ``predict_probabilities``)."""
+    labels = np.asarray(labels).reshape(-1)
+    probs = predict_probabilities(model, images, tta=tta, batch_size=batch_size)
+    if len(labels) != len(probs):
+        raise ValueError(f"{len(probs)} images but {len(labels)} labels.")
+    return float((probs.argmax(axis=-1) == labels).mean())
 
 
 def worst_mistakes(logits, y_true, count=16):

@@ -1,0 +1,122 @@
+"""Maps over training: the gates and modulators of fixed images, kept at chosen epochs.
+
+The keras-io example says its gate pictures "get better as training goes on"
+but shows one epoch. ``MapSnapshots`` is a callback that, at the end of the
+chosen epochs, reads the maps of a fixed set of images
+(:func:`focal_utils.modulation_maps`) and keeps their panels
+(:func:`focal_utils.interpretation.all_panels`: each focal level's gate, the
+global gate and the modulator norm) in one small ``.npz`` beside the run's
+log, so no checkpoint per epoch is needed. :func:`load_snapshots` reads it
+back for a slider over epochs.
+
+The file is rewritten whole at each kept epoch, through a temporary file and
+``os.replace``, so a run killed mid-write leaves the previous complete file;
+a resumed run keeps what was stored and overwrites an epoch it trains again.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+from focal_utils.interpretation import all_panels, panel_names
+from focal_utils.maps import modulation_maps
+
+_SEP = "__"
+
+
+def _encode(key):
+    return "panels" + _SEP + key.replace("/", _SEP)
+
+
+def _decode(name):
+    return name[len("panels" + _SEP):].replace(_SEP, "/")
+
+
+def load_snapshots(path):
+    """Read a snapshot file.
+
+    Returns:
+        dict with ``"epochs"`` (``(E,)``, 0-based as in the log), ``"images"``
+        ``(N, H, W, C)``, ``"labels"`` ``(N,)`` (-1 where unknown), ``"names"``
+        (the panel names) and ``"panels"``: ``{key: (E, N, P, h, w)}`` float16,
+        keys in network order.
+
+    Raises:
+        ValueError: naming the file if it is not a snapshot file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable snapshot file ({error}).") from None
+    missing = {"epochs", "images", "labels", "names", "order"} - set(arrays)
+    if missing:
+        raise ValueError(f"{path} is not a snapshot file: it lacks {sorted(missing)}.")
+    order = [str(key) for key in arrays["order"]]
+    return {"epochs": arrays["epochs"], "images": arrays["images"],
+            "labels": arrays["labels"], "names": [str(n) for n in arrays["names"]],
+            "panels": {key: arrays[_encode(key)] for key in order}}
+
+
+class MapSnapshots(keras.callbacks.Callback):
+    """Keep the maps of fixed images at chosen epochs, in one ``.npz``.
+
+    Args:
+        images: ``(N, H, W, C)`` images as the model takes them (16 test
+            images make a file of well under a megabyte for the book's model).
+        path: the ``.npz`` to write (e.g. beside ``log.csv``).
+        epochs: 0-based epochs to keep, or None for every epoch.
+        labels: optional true classes of ``images``, stored with them.
+    """
+
+    def __init__(self, images, path, epochs=None, labels=None):
+        super().__init__()
+        self.images = np.asarray(images)
+        if self.images.ndim != 4 or len(self.images) == 0:
+            raise ValueError(
+                "MapSnapshots needs a non-empty batch of images (N, H, W, C). "
+                f"Received: shape {self.images.shape}"
+            )
+        self.path = os.fspath(path)
+        self.epochs = None if epochs is None else {int(e) for e in epochs}
+        self.labels = (np.full(len(self.images), -1) if labels is None
+                       else np.asarray(labels).reshape(-1).astype("int64"))
+        if len(self.labels) != len(self.images):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels.")
+        self.kept = {}  # epoch -> {key: (N, P, h, w)}
+
+    def on_train_begin(self, logs=None):
+        # A resumed run keeps the epochs stored before the interruption.
+        if os.path.exists(self.path):
+            stored = load_snapshots(self.path)
+            self.kept = {int(epoch): {key: panels[i] for key, panels in stored["panels"].items()}
+                         for i, epoch in enumerate(stored["epochs"])}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.epochs is not None and epoch not in self.epochs:
+            return
+        maps = modulation_maps(self.model, self.images)
+        self.kept[int(epoch)] = {key: panels.astype("float16")
+                                 for key, panels in all_panels(maps).items()}
+        self.write()
+
+    def write(self):
+        """Write every kept epoch to ``path`` atomically."""
+        epochs = sorted(self.kept)
+        keys = list(self.kept[epochs[0]])
+        arrays = {_encode(key): np.stack([self.kept[e][key] for e in epochs]) for key in keys}
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=".snapshots-", suffix=".npz")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.savez(out, epochs=np.asarray(epochs), images=self.images, labels=self.labels,
+                         names=np.asarray(panel_names(self.model)), order=np.asarray(keys),
+                         **arrays)
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise

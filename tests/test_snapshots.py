@@ -1,0 +1,85 @@
+"""Maps over training: the callback keeps the chosen epochs, atomically, and survives a resume."""
+
+import keras
+import numpy as np
+import pytest
+
+from focal_utils import create_model, interpretation, modulation_maps
+from focal_utils.snapshots import MapSnapshots, load_snapshots
+
+
+def small_model():
+    model = create_model("focalnet_cifar", depths=(1, 1, 1), embed_dim=8)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def data(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n, 32, 32, 3)).astype("float32"),
+            rng.integers(0, 10, n))
+
+
+def test_keeps_the_chosen_epochs_with_the_maps_of_that_epoch(tmp_path):
+    model = small_model()
+    x, y = data()
+    probe = x[:3]
+    path = tmp_path / "maps.npz"
+    snapshots = MapSnapshots(probe, path, epochs=[0, 2], labels=y[:3])
+    finals = {}  # the maps right after each epoch, for comparison
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            finals[epoch] = interpretation.all_panels(modulation_maps(self.model, probe))
+
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[snapshots, Record()])
+    stored = load_snapshots(path)
+    assert stored["epochs"].tolist() == [0, 2]
+    assert stored["labels"].tolist() == y[:3].tolist()
+    np.testing.assert_array_equal(stored["images"], probe)
+    assert stored["names"] == interpretation.panel_names(model)
+    assert list(stored["panels"]) == list(finals[0])
+    for key, panels in stored["panels"].items():
+        assert panels.dtype == np.float16 and panels.shape[:3] == (2, 3, 4)
+        np.testing.assert_allclose(panels[1], finals[2][key], rtol=2e-3, atol=2e-3)
+        assert not np.allclose(panels[0], panels[1])  # the maps changed with training
+    assert [p.name for p in tmp_path.iterdir()] == ["maps.npz"]  # no temporary left
+
+
+def test_a_resumed_run_keeps_the_stored_epochs(tmp_path):
+    model = small_model()
+    x, y = data()
+    path = tmp_path / "maps.npz"
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[MapSnapshots(x[:2], path)])
+    model.fit(x, y, batch_size=8, epochs=4, initial_epoch=2, verbose=0,
+              callbacks=[MapSnapshots(x[:2], path)])
+    assert load_snapshots(path)["epochs"].tolist() == [0, 1, 2, 3]
+
+
+def test_a_failed_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    model = small_model()
+    x, y = data()
+    path = tmp_path / "maps.npz"
+    callback = MapSnapshots(x[:2], path)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        model.fit(x, y, batch_size=8, epochs=2, initial_epoch=1, verbose=0, callbacks=[callback])
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["maps.npz"]
+
+
+def test_bad_arguments_and_files(tmp_path):
+    with pytest.raises(ValueError, match="non-empty batch"):
+        MapSnapshots(np.zeros((0, 32, 32, 3)), tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="2 images but 3 labels"):
+        MapSnapshots(np.zeros((2, 32, 32, 3)), tmp_path / "m.npz", labels=[1, 2, 3])
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz"):
+        load_snapshots(bad)
