@@ -42,11 +42,40 @@ def focal_modulation_flops(tokens, channels, focal_level=2, focal_window=3,
     return flops
 
 
+def window_attention_flops(tokens, channels, window_tokens):
+    """Multiply-accumulates of self-attention inside windows of ``window_tokens`` tokens.
+
+    ``4 N C^2`` for the projections and ``2 N T C`` for the scores and the
+    weighted sum, ``T`` tokens per window (Swin's count): linear in ``N`` for
+    a fixed window, and ``attention_flops`` when one window holds every token.
+    """
+    return 4 * tokens * channels ** 2 + 2 * tokens * window_tokens * channels
+
+
+def depthwise_context_flops(tokens, channels, focal_level=2, focal_window=3, focal_factor=2):
+    """``focal_modulation_flops`` without the gates and the query: ``f`` makes C channels."""
+    return (focal_modulation_flops(tokens, channels, focal_level, focal_window, focal_factor)
+            - tokens * channels * (channels + focal_level + 1))
+
+
+def _mixer_flops(mixer, tokens, channels):
+    """FLOPs of a block's token mixer, by its kind (pooling counts none: sums are free)."""
+    kind = type(mixer).__name__
+    if kind in ("FocalModulation", "DepthwiseContext"):
+        formula = (focal_modulation_flops if kind == "FocalModulation"
+                   else depthwise_context_flops)
+        return formula(tokens, channels, mixer.focal_level, mixer.focal_window,
+                       mixer.focal_factor)
+    if kind == "WindowAttention":
+        return window_attention_flops(tokens, channels, mixer.window[0] * mixer.window[1])
+    if kind == "PoolingMixer":
+        return 0
+    raise ValueError(f"count_flops has no formula for the mixer {kind}.")
+
+
 def _block_flops(block, tokens, channels):
-    modulation = block.modulation
     flops = 2 * tokens * channels  # norm1, norm2
-    flops += focal_modulation_flops(tokens, channels, modulation.focal_level,
-                                    modulation.focal_window, modulation.focal_factor)
+    flops += _mixer_flops(block.modulation, tokens, channels)
     flops += 2 * tokens * channels * block.mlp.hidden_dim  # fc1, fc2
     return flops
 

@@ -8,6 +8,7 @@ built ``keras.Model``.
 import difflib
 
 from focal_utils.attention import VisionTransformer
+from focal_utils.layers.mixers import MIXERS
 from focal_utils.model import FocalNet
 
 # CIFAR-10 channel statistics on the 0-255 scale: models that carry them
@@ -18,6 +19,14 @@ CIFAR10_STD = (62.993, 62.089, 66.705)
 _IMAGENET = dict(image_size=224, num_classes=1000)
 _CIFAR = dict(image_size=32, num_classes=10, input_mean=CIFAR10_MEAN,
               input_std=CIFAR10_STD)
+
+
+# The model the book trains (chapter 7): focalnet_cifar's stages behind the
+# official overlapping stem (use_conv_embed: a 7x7 stride-4 conv, 8x8 tokens)
+# and 3x3 stride-2 downsampling. A quarter of the FLOPs per image of patch 2,
+# so more epochs fit the same CPU budget.
+_CIFAR_CONV = dict(**_CIFAR, patch_size=4, use_conv_embed=True, embed_dim=64,
+                   depths=(2, 3, 2), focal_levels=2, drop_path_rate=0.1)
 
 
 def _entry(model_class, **kwargs):
@@ -50,14 +59,14 @@ MODEL_CONFIGS = {
     "focalnet_cifar": _entry(FocalNet, **_CIFAR, patch_size=2, embed_dim=64,
                              depths=(2, 3, 2), focal_levels=2,
                              drop_path_rate=0.1),
-    # The model the book trains (chapter 7): focalnet_cifar's stages behind the
-    # official overlapping stem (use_conv_embed: a 7x7 stride-4 conv, 8x8
-    # tokens) and 3x3 stride-2 downsampling. A quarter of the FLOPs per image of
-    # patch 2, so more epochs fit the same CPU budget.
-    "focalnet_cifar_conv": _entry(FocalNet, **_CIFAR, patch_size=4,
-                                  use_conv_embed=True, embed_dim=64,
-                                  depths=(2, 3, 2), focal_levels=2,
-                                  drop_path_rate=0.1),
+    # The model the book trains (chapter 7; see _CIFAR_CONV).
+    "focalnet_cifar_conv": _entry(FocalNet, **_CIFAR_CONV),
+    # Chapter 9: focalnet_cifar_conv with its token mixer swapped and everything
+    # else kept (focal_utils.layers.mixers): global and shifted-window
+    # self-attention (head_dim 32, windows of 4x4 tokens), the depthwise
+    # levels without gates or query, and PoolFormer's pooling.
+    **{f"cifar_conv_{mixer}": _entry(FocalNet, **_CIFAR_CONV, mixer=mixer)
+       for mixer in MIXERS if mixer != "focal_modulation"},
     # The attention baseline, sized to focalnet_cifar's parameter count.
     "vit_cifar": _entry(VisionTransformer, **_CIFAR, patch_size=2,
                         embed_dim=184, depth=6, num_heads=4,

@@ -47,6 +47,8 @@ def imagenet_builds():
 
 def test_list_models():
     assert list_models() == sorted([
+        "cifar_conv_attention", "cifar_conv_dwconv", "cifar_conv_pooling",
+        "cifar_conv_window_attention",
         "focalnet_base_lrf", "focalnet_base_srf", "focalnet_cifar", "focalnet_cifar_conv",
         "focalnet_small_lrf", "focalnet_small_srf", "focalnet_tiny_lrf",
         "focalnet_tiny_srf", "vit_cifar",

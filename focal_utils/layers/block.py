@@ -23,7 +23,8 @@ from focal_utils.layers.common import (
     check_rate,
     layer_norm,
 )
-from focal_utils.layers.focal_modulation import GATE_ACTIVATIONS, FocalModulation
+from focal_utils.layers.focal_modulation import GATE_ACTIVATIONS
+from focal_utils.layers.mixers import MIXERS, make_mixer
 from focal_utils.layers.mlp import Mlp
 from focal_utils.layers.stochastic_depth import StochasticDepth
 
@@ -46,6 +47,11 @@ class BlockConfig:
         normalize_modulator: bool, divide the aggregated context by L + 1.
         gate_activation: None (official, raw gates) or ``"softmax"`` (the
             keras-io example's choice).
+        mixer: the token mixer (``focal_utils.layers.mixers.MIXERS``):
+            ``"focal_modulation"`` (the FocalNet), or one of the mixers that
+            chapter 9 puts in its place.
+        head_dim: int, channels per attention head (attention mixers).
+        window_size: int, side of the attention windows (``"window_attention"``).
 
     Values are checked and normalised on creation (NumPy numbers become
     Python ones), so a config always serialises to plain JSON.
@@ -61,6 +67,9 @@ class BlockConfig:
     use_postln_in_modulation: bool = False
     normalize_modulator: bool = False
     gate_activation: Optional[str] = None
+    mixer: str = "focal_modulation"
+    head_dim: int = 32
+    window_size: int = 4
 
     def __post_init__(self):
         checks = {
@@ -73,9 +82,13 @@ class BlockConfig:
             "use_postln": check_bool,
             "use_postln_in_modulation": check_bool,
             "normalize_modulator": check_bool,
+            "head_dim": check_positive_int,
+            "window_size": check_positive_int,
         }
         for name, check in checks.items():
             object.__setattr__(self, name, check(name, getattr(self, name)))
+        if self.mixer not in MIXERS:
+            raise ValueError(f"`mixer` must be one of {MIXERS}. Received: mixer={self.mixer!r}")
         if self.gate_activation not in GATE_ACTIVATIONS:
             raise ValueError(
                 "`gate_activation` must be None (official, raw gates) or "
@@ -138,6 +151,8 @@ class FocalNetBlock(keras.layers.Layer):
 
     Args:
         drop_path_rate: float in [0, 1), stochastic depth rate of both branches.
+        shift: bool, shifted windows (window attention only; a stage sets it
+            on its odd blocks, as Swin does).
         block_config: optional ``BlockConfig`` (or its dict) to start from.
         **options: any ``BlockConfig`` field (``focal_level``,
             ``focal_window``, ``mlp_ratio``, ``drop_rate``, ``use_layerscale``,
@@ -156,15 +171,17 @@ class FocalNetBlock(keras.layers.Layer):
     (3, [3, 5, 7])
     """
 
-    def __init__(self, drop_path_rate=0.0, block_config=None, **options):
+    def __init__(self, drop_path_rate=0.0, shift=False, block_config=None, **options):
         self.config, kwargs = BlockConfig.split(options, block_config)
-        check_layer_kwargs("FocalNetBlock", kwargs, ["drop_path_rate", "block_config",
+        check_layer_kwargs("FocalNetBlock", kwargs, ["drop_path_rate", "shift", "block_config",
                                                      *BlockConfig.names()])
         super().__init__(**kwargs)
         self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+        self.shift = check_bool("shift", shift)
         self.norm1 = layer_norm("norm1")
-        self.modulation = FocalModulation(**self.config.modulation_options(),
-                                          name="modulation")
+        # The token mixer keeps the name "modulation" whatever it is, so that
+        # a FocalNet's weights keep the names they were saved with.
+        self.modulation = make_mixer(self.config, self.shift, name="modulation")
         self.drop_path = StochasticDepth(self.drop_path_rate, name="drop_path")
         self.norm2 = layer_norm("norm2")
 
@@ -207,5 +224,6 @@ class FocalNetBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(drop_path_rate=self.drop_path_rate, **self.config.to_dict())
+        config.update(drop_path_rate=self.drop_path_rate, shift=self.shift,
+                      **self.config.to_dict())
         return config

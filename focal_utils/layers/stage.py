@@ -86,8 +86,8 @@ class FocalNetStage(BlocksThenDownsample, keras.layers.Layer):
                                else check_positive_int("downsample_dim", downsample_dim))
         self.use_conv_embed = check_bool("use_conv_embed", use_conv_embed)
         self.blocks = [
-            FocalNetBlock(drop_path_rate=rate, block_config=self.block_config,
-                          name=f"block_{i}")
+            FocalNetBlock(drop_path_rate=rate, shift=i % 2 == 1,
+                          block_config=self.block_config, name=f"block_{i}")
             for i, rate in enumerate(self.drop_path_rates)
         ]
         self.downsample = None
