@@ -17,9 +17,9 @@ from focal_utils.viz import overlay, panel_grid
 def block_label(key):
     """``"stage_1/block_0"`` -> ``"stage 1 · block 0"``.
 
-    The book counts stages, blocks and focal levels from 0 everywhere (keys,
-    labels, prose), as the code does; the paper's levels 1..L are the
-    book's levels 0..L-1, and its level L + 1 is the global gate.
+    The book counts stages and blocks from 0 everywhere (keys, labels,
+    prose), as the code does, and focal levels as the paper does, from 1
+    (level L + 1 is the global one): see :func:`panel_names`.
     """
     try:
         stage, block = (int(part.split("_")[1]) for part in key.split("/"))
@@ -45,7 +45,7 @@ def last_block_keys(maps):
 
 def block_panel_names(modulation):
     """Panel names of one ``FocalModulation``: its levels, global gate, modulator."""
-    levels = [f"level {i} gate ({k}×{k})" for i, k in enumerate(modulation.kernel_sizes)]
+    levels = [f"level {i} gate ({k}×{k})" for i, k in enumerate(modulation.kernel_sizes, start=1)]
     return levels + ["global gate", "modulator norm"]
 
 
@@ -59,8 +59,9 @@ def panel_names(model, key=None):
     """Names of the panels of a block, or of the panel layout shared by all blocks.
 
     With ``key`` (``"stage_i/block_j"``) the names of that block's own panels:
-    one per focal level (0-based, with its kernel), the global gate and the
-    modulator norm. Without it, the layout that :func:`all_panels` uses for
+    one per focal level (numbered from 1 as in the paper, with its kernel;
+    level ``l`` is ``gates[..., l - 1]``), the global gate and the modulator
+    norm. Without it, the layout that :func:`all_panels` uses for
     every block: the focal levels of the block with the most levels, then the
     global gate and the modulator norm, so that the last two columns mean the
     same in every block even when the stages have different focal levels.

@@ -38,7 +38,7 @@ def test_last_block_keys_picks_the_last_of_each_stage():
 def test_panel_names_follow_the_kernel_sizes():
     model = create_model("focalnet_cifar", focal_levels=3)
     assert interpretation.panel_names(model) == [
-        "level 0 gate (3×3)", "level 1 gate (5×5)", "level 2 gate (7×7)",
+        "level 1 gate (3×3)", "level 2 gate (5×5)", "level 3 gate (7×7)",
         "global gate", "modulator norm"]
 
 
@@ -48,8 +48,8 @@ def test_panels_follow_each_blocks_own_gate_count():
     modulator in the last two columns of every block."""
     model = create_model("focalnet_cifar", focal_levels=(2, 3, 2), depths=(1, 1, 1))
     assert interpretation.panel_names(model, "stage_0/block_0") == [
-        "level 0 gate (3×3)", "level 1 gate (5×5)", "global gate", "modulator norm"]
-    assert interpretation.panel_names(model, "stage_1/block_0")[2] == "level 2 gate (7×7)"
+        "level 1 gate (3×3)", "level 2 gate (5×5)", "global gate", "modulator norm"]
+    assert interpretation.panel_names(model, "stage_1/block_0")[2] == "level 3 gate (7×7)"
     assert len(interpretation.panel_names(model)) == 5
     with pytest.raises(ValueError, match="No block 'stage_9/block_0'"):
         interpretation.panel_names(model, "stage_9/block_0")
@@ -140,7 +140,7 @@ def test_centre_share_weighs_tokens_by_their_area_inside():
 
 def test_plots_draw_one_panel_per_map():
     maps = synthetic_maps(n=2)
-    names = ["level 0 gate (3×3)", "level 1 gate (5×5)", "global gate", "modulator norm"]
+    names = ["level 1 gate (3×3)", "level 2 gate (5×5)", "global gate", "modulator norm"]
     image = np.zeros((16, 16, 3), dtype="uint8")
     fig = interpretation.plot_block_maps(image, maps, 1, names)
     assert len(fig.axes) == 3 * 4
