@@ -39,7 +39,7 @@ def level_contexts(modulation_layer, x):
         ``"query"`` ``(B, H, W, C)``, ``"context"`` ``(B, H, W, C)`` (the
         projected context before any level), ``"gates"`` ``(B, H, W, L + 1)``
         (after the layer's gate activation, raw by default), ``"levels"`` a
-        list of L tensors ``(B, H, W, C)`` (the output of level 0, 1, ...),
+        list of L tensors ``(B, H, W, C)`` (the output of levels 1, 2, ...; index l - 1),
         ``"global"`` ``(B, 1, 1, C)``, ``"aggregated"`` ``(B, H, W, C)``,
         the gated sum that the layer feeds to ``h``, and ``"modulator"``.
 

@@ -91,7 +91,7 @@ class FocalModulation(keras.layers.Layer):
             contextualisation (what ``focal_utils.analysis.level_contexts``
             reads): ``"query"`` and ``"context"`` ``(B, H, W, C)`` (``f``'s
             split), ``"gates"``, ``"levels"`` (a list of L maps
-            ``(B, H, W, C)``, the output of level 0, 1, ...), ``"global"``
+            ``(B, H, W, C)``, the output of levels 1, 2, ...), ``"global"``
             ``(B, 1, 1, C)``, ``"aggregated"`` (the gated sum fed to ``h``)
             and ``"modulator"``. Takes precedence over ``return_maps``.
 
