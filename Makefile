@@ -58,8 +58,9 @@ BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tes
 JAX_PYTEST := $(PYTEST) $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
 
 FOCAL_CACHE ?= $(HOME)/.cache/focal-book
-# Jupyter Book's cache of executed chapters, kept per version of the package's code (outputs depend on it).
-PACKAGE_HASH = $$(cat pyproject.toml $$(find focal_utils -type f \( -name '*.py' -o -name '*.keras' -o -name '*.csv' \) | sort) | sha256sum | cut -c1-16)
+# Jupyter Book's cache of executed chapters, kept per version of the package and of the toolchain
+# (outputs depend on both).
+PACKAGE_HASH = $$(cat pyproject.toml requirements.txt $$(find focal_utils -type f \( -name '*.py' -o -name '*.keras' -o -name '*.csv' \) | sort) | sha256sum | cut -c1-16)
 JB_CACHE := _build/.jupyter_cache
 # The Colab job: Colab's package list (../shared/colab), a wheel of this clone, the executed chapters.
 COLAB_FREEZE ?= ../shared/colab/pip-freeze.txt
@@ -120,7 +121,7 @@ book-cached: $(SETUP)
 	@cache=$(FOCAL_CACHE)/jupyter-cache/$(PACKAGE_HASH); \
 	if [ -d "$$cache" ] && [ ! -d $(JB_CACHE) ]; then mkdir -p _build && cp -a "$$cache" $(JB_CACHE); \
 	    echo "Restored executed chapters from $$cache"; fi; \
-	env $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} $(JB_BUILD); \
+	env $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} $(JB_BUILD) && \
 	mkdir -p $(FOCAL_CACHE)/jupyter-cache && rm -rf "$$cache.tmp" && cp -a $(JB_CACHE) "$$cache.tmp" && \
 	    rm -rf "$$cache" && mv "$$cache.tmp" "$$cache"
 
