@@ -54,7 +54,8 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 # The JAX run repeats only the tests whose outcome can depend on the backend: these read files, draw
 # widgets or filter logs, the same on any backend.
-BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tests/test_widgets.py
+BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tests/test_run_chapters.py \
+	tests/test_widgets.py
 JAX_PYTEST := $(PYTEST) $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
 
 FOCAL_CACHE ?= $(HOME)/.cache/focal-book

@@ -23,6 +23,7 @@ time; --out DIR keeps the executed notebooks and results.json.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,7 +91,8 @@ def run_one(path, args, workdir):
     try:
         client.execute(env=env)
     except CellExecutionError as error:
-        result["problems"].append(f"error: {str(error).strip().splitlines()[-1]}")
+        message = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()[-1]  # no colour codes
+        result["problems"].append(f"error: {message}")
     except Exception as error:  # a timeout or a dead kernel
         result["problems"].append(f"{type(error).__name__}: {error}")
     result["seconds"] = round(time.perf_counter() - start, 1)
