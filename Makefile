@@ -3,11 +3,21 @@
 #   make book                    build the HTML book into _build/html (warnings are errors), serving
 #                                its own widget JavaScript and MathJax (npm ci, scripts/vendor_js.sh)
 #   make test                    every check CI runs (package tests on TensorFlow and JAX, nbval over
-#                                every notebook, the book build, the browser test)
+#                                every notebook, the Colab job, the book build, the browser tests,
+#                                the workflow lint), printing the time of each step
+#   make test-colab              the Colab job: every chapter top to bottom in Colab's runtime (Python
+#                                3.13 venv pinned to ../shared/colab/pip-freeze.txt, package installed
+#                                by the install cell from a wheel of this clone), then the live explorer
+#                                in classic Notebook with ipywidgets 7.7.1 in headless Chromium
 #   make test-browser            after `make book`: headless Chromium checks that chapter 8's widget
 #                                explorer, the math and chapter 1's progress bar work offline
+#   make lint-workflows          actionlint over .github/workflows (the Pages deployment)
 #   make notebooks               regenerate every chapter's .ipynb from its .py and execute it in place
 #   make notebook NB=book/chapters/03_hierarchical_context.py    the same for one chapter
+#
+# Caches outside the clone, reused between CI runs ($(FOCAL_CACHE), default ~/.cache/focal-book): the
+# Colab venv (keyed on the freeze) and the book build's executed chapters (Jupyter Book's cache, keyed
+# on the package's code; within it, each chapter is keyed on its own code).
 #
 # Every target creates .venv (python3 -m venv) and installs requirements.txt (which installs this
 # package, editable) when .venv is missing or requirements.txt/pyproject.toml changed, and gives the
@@ -42,8 +52,26 @@ NODE ?= node
 BROWSER_TEST := $(NODE) tests/browser/check_pages.js _build/html
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+# The JAX run repeats only the tests whose outcome can depend on the backend: these read files, draw
+# widgets or filter logs, the same on any backend.
+BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tests/test_run_chapters.py \
+	tests/test_widgets.py
+JAX_PYTEST := $(PYTEST) $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
 
-.PHONY: help venv book test test-package test-notebooks test-book test-browser notebooks notebook clean
+FOCAL_CACHE ?= $(HOME)/.cache/focal-book
+# Jupyter Book's cache of executed chapters, kept per version of the package and of the toolchain
+# (outputs depend on both).
+PACKAGE_HASH = $$(cat pyproject.toml requirements.txt $$(find focal_utils -type f \( -name '*.py' -o -name '*.keras' -o -name '*.csv' \) | sort) | sha256sum | cut -c1-16)
+JB_CACHE := _build/.jupyter_cache
+# The Colab job: Colab's package list (../shared/colab), a wheel of this clone, the executed chapters.
+COLAB_FREEZE ?= ../shared/colab/pip-freeze.txt
+COLAB_OUT := _build/colab
+WHEEL_DIR := _build/wheel
+SHOTS_DIR ?= _build/shots13
+LINT_WORKFLOWS := $(NODE) tests/ci/lint_workflows.js
+
+.PHONY: help venv book book-cached test test-package test-notebooks test-book test-browser test-colab \
+	wheel colab-chapters colab-browser lint-workflows notebooks notebook clean
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -74,19 +102,62 @@ test: $(SETUP)
 	@export TIMINGS_FILE=$(CURDIR)/_build/timings.txt; \
 	if cifar=$$(scripts/cifar10_dir.sh $(BIN)/python) && \
 	   $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
-	   $(TIMED) "package tests (KERAS_BACKEND=jax)" env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
+	   $(TIMED) "package tests (KERAS_BACKEND=jax, backend-dependent files)" env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST) && \
 	   $(TIMED) "nbval over every notebook (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB) && \
 	   $(TIMED) "vendored JavaScript (npm ci when stale)" $(VENDOR_JS) && \
-	   $(TIMED) "book build (warnings as errors)" env $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JB_BUILD) && \
-	   $(TIMED) "Chromium for the browser test" scripts/ensure_chromium.sh && \
-	   $(TIMED) "browser test (widgets, MathJax, offline)" $(BROWSER_TEST); \
+	   $(TIMED) "workflow lint (actionlint)" $(LINT_WORKFLOWS) && \
+	   $(TIMED) "Colab: wheel of focal_utils" $(MAKE) --no-print-directory wheel && \
+	   $(TIMED) "Colab: runtime venv (cached by the freeze)" scripts/colab_env.sh $(COLAB_FREEZE) >/dev/null && \
+	   $(TIMED) "Colab: every chapter top to bottom" $(MAKE) --no-print-directory colab-chapters CIFAR=$$cifar && \
+	   $(TIMED) "book build (warnings as errors; cached chapters)" $(MAKE) --no-print-directory book-cached CIFAR=$$cifar && \
+	   $(TIMED) "Chromium for the browser tests" scripts/ensure_chromium.sh && \
+	   $(TIMED) "browser test (widgets, MathJax, offline)" $(BROWSER_TEST) && \
+	   $(TIMED) "Colab: live explorer, classic Notebook + ipywidgets 7.7.1" $(MAKE) --no-print-directory colab-browser CIFAR=$$cifar; \
 	then status=0; else status=$$?; fi; \
 	echo "Timings:"; cat $$TIMINGS_FILE; exit $$status
+
+# The book build of `make test`: Jupyter Book's cache of executed chapters is restored from, and saved
+# to, $(FOCAL_CACHE)/jupyter-cache/<hash of the package>, so an unchanged chapter is not executed again.
+book-cached: $(SETUP)
+	@cache=$(FOCAL_CACHE)/jupyter-cache/$(PACKAGE_HASH); \
+	if [ -d "$$cache" ] && [ ! -d $(JB_CACHE) ]; then mkdir -p _build && cp -a "$$cache" $(JB_CACHE); \
+	    echo "Restored executed chapters from $$cache"; fi; \
+	env $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} $(JB_BUILD) && \
+	mkdir -p $(FOCAL_CACHE)/jupyter-cache && rm -rf "$$cache.tmp" && cp -a $(JB_CACHE) "$$cache.tmp" && \
+	    rm -rf "$$cache" && mv "$$cache.tmp" "$$cache"
+
+# A wheel of this clone, built from a copy of the files it packs (no build/ folder in the clone).
+wheel: $(SETUP)
+	@rm -rf $(WHEEL_DIR) _build/wheel-src && mkdir -p $(WHEEL_DIR) _build/wheel-src
+	cp -r pyproject.toml README.md focal_utils _build/wheel-src/
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEEL_DIR) _build/wheel-src
+	@rm -rf _build/wheel-src; ls $(WHEEL_DIR)/*.whl
+
+colab-chapters:
+	colab=$$(scripts/colab_env.sh $(COLAB_FREEZE)); \
+	env FOCAL_QUICK=1 PYDEVD_DISABLE_FILE_VALIDATION=1 $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} \
+	    $$colab/bin/python scripts/run_chapters.py --colab $$colab --wheel $$(ls $(WHEEL_DIR)/*.whl) \
+	    --out $(COLAB_OUT) $(CHAPTERS_NB)
+
+colab-browser:
+	colab=$$(scripts/colab_env.sh $(COLAB_FREEZE)); \
+	env SHOTS_DIR=$(SHOTS_DIR) $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} \
+	    scripts/colab_browser_test.sh $$colab $$(ls $(WHEEL_DIR)/*.whl)
+
+test-colab: wheel
+	@cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
+	$(VENDOR_JS) >/dev/null && scripts/ensure_chromium.sh && \
+	$(MAKE) --no-print-directory colab-chapters CIFAR=$$cifar && \
+	$(MAKE) --no-print-directory colab-browser CIFAR=$$cifar
+
+lint-workflows:
+	$(VENDOR_JS) >/dev/null
+	$(LINT_WORKFLOWS)
 
 test-package: $(SETUP)
 	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
 	env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
-	env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests
+	env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST)
 
 test-notebooks: $(SETUP)
 	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \

@@ -3,6 +3,11 @@
 Layers, models and the model registry, FLOPs, and the gate/modulator maps.
 """
 
+from focal_utils import native_logs
+
+if native_logs.in_jupyter_kernel():
+    native_logs.filter_native_stderr()  # TensorFlow's C++ INFO lines would show as red stderr boxes
+
 from focal_utils.attention import (
     MultiHeadSelfAttention,
     TransformerBlock,

@@ -104,9 +104,9 @@ def compare_token_mixers(grid_sizes, channels=96, num_heads=3, batch_size=4,
     jobs = [(grid, mixer) for grid in grid_sizes for mixer in mixers]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from focal_utils.widgets import progress_bar
 
-        bar = tqdm(total=len(jobs) * (1 + repeats), desc="benchmark", unit="run")
+        bar = progress_bar(total=len(jobs) * (1 + repeats), desc="benchmark", unit="run")
     rows, calls = [], []
     for grid, mixer in jobs:
         if bar is not None:

@@ -1,6 +1,7 @@
 """An ipywidgets explorer of a FocalNet's gates and modulators.
 
-Two modes, one set of controls (image, block, map, opacity):
+Two modes, one set of controls (image, block, map, opacity), chosen by
+``mode="auto"`` (see :func:`auto_mode`):
 
 - ``"static"`` renders every frame up front, for a fixed set of images, into
   nested ``ipywidgets.Stack`` widgets whose ``selected_index`` is tied to the controls
@@ -10,7 +11,9 @@ Two modes, one set of controls (image, block, map, opacity):
 - ``"live"`` keeps one image widget and recomputes its frame in the kernel
   when a control moves: any number of images (maps are computed on demand,
   one image at a time) and any opacity. It needs a running kernel (Jupyter,
-  Colab).
+  Colab) and works with ipywidgets 7 (Colab's 7.7.1, which has no ``Stack``)
+  and 8. Its image and opacity sliders redraw when released
+  (``continuous_update=False``), not at every step of a drag.
 
 Frames are JPEGs: the image scaled up with nearest neighbours (its pixels
 stay visible) and the map upsampled bilinearly with half-pixel centres onto
@@ -19,6 +22,7 @@ own range.
 """
 
 import io
+import sys
 
 import ipywidgets as widgets
 import matplotlib
@@ -32,6 +36,74 @@ from focal_utils.viz import upsample_map
 STATIC_OPACITIES = (0.3, 0.6, 0.9)
 # Live mode keeps the maps of this many images (a few MB), dropping the oldest.
 LIVE_CACHE = 256
+
+
+MODES = ("auto", "static", "live")
+MODE_NOTES = {
+    "static": ("Static explorer: every frame was drawn in advance and the controls switch between them "
+               "in your browser, without a kernel (ipywidgets {version})."),
+    "live": ("Live explorer: the kernel draws each frame when a control moves, so it needs a running "
+             "kernel (ipywidgets {version})."),
+}
+
+
+def auto_mode():
+    """The mode ``mode="auto"`` picks: ``"static"`` where ``ipywidgets.Stack`` exists and renders.
+
+    Static needs ipywidgets 8's ``Stack``. Colab ships ipywidgets 7.7.1 (no ``Stack``), and even after an
+    upgrade to 8 its front end does not render ``Stack`` (its custom widget manager predates it), so in
+    Colab, and with ipywidgets 7 anywhere, the explorer runs live in the kernel.
+    """
+    if "google.colab" in sys.modules or not hasattr(widgets, "Stack"):
+        return "live"
+    return "static"
+
+
+def widget_registry():
+    """The dict of every open widget (``Widget._active_widgets`` in ipywidgets 8.1, ``widgets`` before)."""
+    registry = getattr(widgets.Widget, "_active_widgets", None)
+    return registry if registry is not None else widgets.Widget.widgets
+
+
+def progress_bar(**kwargs):
+    """A ``tqdm.auto`` progress bar whose stored text, in a notebook, reads its final count.
+
+    tqdm's notebook bar stores as its text fallback (what GitHub, Colab before a run and any text-only
+    viewer show) the text it had when first displayed, "0/112". This one is displayed with a display id
+    and updated when it closes, so the stored text ends at "112/112". Outside a notebook it is tqdm's
+    terminal bar. Arguments: those of ``tqdm``.
+    """
+    from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    if not issubclass(tqdm, notebook_tqdm):
+        return tqdm(**kwargs)
+
+    class NotebookBar(notebook_tqdm):
+        def __init__(self, **options):
+            show = options.pop("display", True)
+            super().__init__(display=False, **options)
+            self._handle = None
+            if show and not self.disable and self.delay <= 0:
+                from IPython.display import display
+
+                self._handle = display(self._bundle(), raw=True, display_id=True)
+                self.displayed = True
+
+        def _bundle(self):
+            # The widget view and its text, as a raw bundle: ipywidgets 7 displays a widget through
+            # _ipython_display_, which would ignore the display id.
+            return {"text/plain": repr(self.container),
+                    "application/vnd.jupyter.widget-view+json": {
+                        "version_major": 2, "version_minor": 0, "model_id": self.container.model_id}}
+
+        def close(self):
+            super().close()
+            if getattr(self, "_handle", None) is not None:
+                self._handle.update(self._bundle(), raw=True)  # its text is now the final count
+                self._handle = None
+
+    return NotebookBar(**kwargs)
 
 
 def to_uint8(image):
@@ -102,34 +174,55 @@ class GateExplorer(widgets.VBox):
         images: ``(N, H, W, 3)`` images as the model takes them.
         labels: optional true classes, shown under the image.
         class_names: optional names of the classes.
-        mode: ``"static"`` (precomputed frames, works without a kernel) or
+        mode: ``"auto"`` (default: :func:`auto_mode`), ``"static"``
+            (precomputed frames, works without a kernel; needs ipywidgets 8) or
             ``"live"`` (recomputed by the kernel, any number of images).
         size: side of a frame in pixels.
-        opacities: the opacities offered in static mode.
+        opacities: the opacities offered in static mode, each in [0, 1].
         fmt: ``"jpeg"`` (small pages) or ``"png"``.
 
     Attributes:
+        mode: the mode that runs (``"static"`` or ``"live"``), also stated
+            under the controls (``mode_note``).
         image_slider, block_select, map_select, opacity_slider: the controls.
         links: the ``jslink`` links of static mode (control -> stack).
         frames: static mode's image widgets, ``frames[i][b][m][o]``.
+
+    ``close()`` closes every widget the explorer created (a static explorer
+    of six images makes several hundred) and drops its frames and maps.
     """
 
-    def __init__(self, model, images, labels=None, class_names=None, mode="static",
+    def __init__(self, model, images, labels=None, class_names=None, mode="auto",
                  size=128, opacities=STATIC_OPACITIES, fmt="jpeg"):
-        if mode not in ("static", "live"):
-            raise ValueError(f"mode must be 'static' or 'live'. Received: {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"Argument `mode` must be one of {MODES}. Received: mode={mode!r}")
+        if mode == "auto":
+            mode = auto_mode()
+        if mode == "static" and not hasattr(widgets, "Stack"):
+            raise ValueError(
+                "mode='static' needs ipywidgets>=8 (ipywidgets.Stack); this kernel has ipywidgets "
+                f"{widgets.__version__}. Pass mode='live' (or 'auto'), or upgrade ipywidgets.")
         images = np.asarray(images)
         if images.ndim != 4 or len(images) == 0:
             raise ValueError(
-                "GateExplorer needs a non-empty batch of images (N, H, W, C). "
-                f"Received: shape {images.shape}"
-            )
+                "Argument `images` must be a non-empty batch of images (N, H, W, C). "
+                f"Received: images with shape {images.shape}")
         if labels is not None and len(labels) != len(images):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+            raise ValueError(
+                f"Argument `labels` must hold one class per image: {len(images)} images but "
+                f"{len(labels)} labels. Pass the labels of the same images (e.g. `labels=y[picked]` "
+                "with `images=x[picked]`), or labels=None.")
+        opacities = tuple(float(o) for o in np.ravel(opacities))
+        if not opacities or not all(0.0 <= o <= 1.0 for o in opacities):
+            raise ValueError(
+                "Argument `opacities` must hold at least one opacity in [0, 1]. "
+                f"Received: opacities={opacities}")
+        registry = widget_registry()
+        existing = set(registry)
         self.model, self.images, self.mode = model, images, mode
         self.labels = None if labels is None else np.asarray(labels).reshape(-1)
         self.class_names, self.size, self.fmt = class_names, size, fmt
-        self.opacities = tuple(float(o) for o in opacities)
+        self.opacities = opacities
         self._maps = {}  # image index -> {key: (L + 2, h, w)}
         self._predictions = {}
         first = self._panels(0)
@@ -138,10 +231,23 @@ class GateExplorer(widgets.VBox):
         self.links, self.frames = [], None
         self._make_controls()
         body = self._static_body() if mode == "static" else self._live_body()
+        self.mode_note = widgets.HTML(
+            f"<small>{MODE_NOTES[mode].format(version=widgets.__version__)}</small>")
         controls = widgets.VBox([self.image_slider, self.block_select, self.map_select,
                                  self.opacity_slider])
-        super().__init__([controls, body])
+        super().__init__([controls, body, self.mode_note])
         self.add_class("focal-explorer")
+        # Every widget made above (controls, stacks, images, links, layouts, styles), for close().
+        self._created = [w for key, w in list(registry.items()) if key not in existing and w is not self]
+
+    def close(self):
+        """Close this explorer and every widget it created; free its frames and maps."""
+        # getattr: ipywidgets also calls close() when it collects an explorer whose __init__ failed.
+        for widget in getattr(self, "_created", ()):
+            widget.close()
+        self._created, self.links, self.frames = [], [], None
+        self._maps, self._predictions = {}, {}
+        super().close()
 
     # -- maps ---------------------------------------------------------------
     def _compute(self, indices):
@@ -177,8 +283,11 @@ class GateExplorer(widgets.VBox):
     def _make_controls(self):
         style = {"description_width": "70px"}
         wide = widgets.Layout(width="420px")
+        # Live mode computes an image's maps (a forward pass) when it is first shown: draw when the
+        # slider is released, not at each image a drag passes over. Static mode only switches frames.
+        live = self.mode == "live"
         self.image_slider = widgets.IntSlider(0, 0, len(self.images) - 1, description="image",
-                                              style=style, layout=wide)
+                                              style=style, layout=wide, continuous_update=not live)
         self.block_select = widgets.Dropdown(
             options=[(block_label(k), b) for b, k in enumerate(self.block_keys)], value=0,
             description="block", style=style)
@@ -193,7 +302,7 @@ class GateExplorer(widgets.VBox):
         else:
             self.opacity_slider = widgets.FloatSlider(0.6, min=0.0, max=1.0, step=0.05,
                                                       description="opacity", style=style,
-                                                      layout=wide)
+                                                      layout=wide, continuous_update=False)
 
     def _image_widget(self, frame):
         return widgets.Image(value=encode(frame, self.fmt), format=self.fmt,

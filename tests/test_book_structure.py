@@ -3,8 +3,13 @@
 Fast (reads files only; imports neither Keras nor TensorFlow), so it runs with the package tests.
 """
 
+import importlib.metadata
 import re
+import sys
+import tomllib
 from pathlib import Path
+
+import importlib.util
 
 import jupytext
 import pytest
@@ -30,17 +35,11 @@ HEADER = """\
 # ---
 """
 
-INSTALL_URL_PATTERN = r'"git\+(https://[^"]+)"'
-INSTALL_CELL = """\
-# Colab or a fresh runtime: install the book's package if it is missing.
-import importlib.util
-import subprocess
-import sys
+# The install cell is made by scripts/new_chapter.py from _config.yml's repository and pyproject's version.
+sys.path.insert(0, str(ROOT / "scripts"))
+import new_chapter  # noqa: E402
 
-if importlib.util.find_spec("focal_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/focal-modulation-book/focal-modulation-book"],
-                   check=True)"""
+INSTALL_CELL = new_chapter.install_cell()
 
 CHAPTER_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
@@ -135,16 +134,62 @@ def test_first_code_cell_is_the_install_cell(stem):
     for suffix in (".py", ".ipynb"):
         cells = code_cells(jupytext.read(CHAPTERS / f"{stem}{suffix}"))
         assert cells and cells[0].source == INSTALL_CELL, (
-            f"{stem}{suffix}: the first code cell must be exactly the install cell (CONTRIBUTING.md)")
+            f"{stem}{suffix}: the first code cell must be exactly the install cell (CONTRIBUTING.md); "
+            "run `python scripts/new_chapter.py --sync-install-cells`")
 
 
-def test_install_cell_installs_from_the_book_repository():
-    url = re.search(INSTALL_URL_PATTERN, INSTALL_CELL).group(1)
-    assert url == CONFIG["repository"]["url"], (
-        f"the install cell installs from {url}, _config.yml's repository is {CONFIG['repository']['url']}")
-    # Launch buttons open each notebook of that repository in Colab.
+def test_install_cell_installs_a_release_of_the_book_repository():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    source = re.search(r'^BOOK_PACKAGE = "git\+(https://[^"@]+)@([^"]+)"$', INSTALL_CELL, re.M)
+    assert source, INSTALL_CELL
+    # The repository is written in one place, _config.yml (launch buttons and install cell).
+    assert source.group(1) == CONFIG["repository"]["url"], (source.group(1), CONFIG["repository"]["url"])
+    assert source.group(2) == f"v{version}", "the install cell installs the release tag, never a branch"
+    # One setting, which tests (scripts/run_chapters.py) override with a wheel built from the clone.
+    assert len(re.findall(r"\bBOOK_PACKAGE\b", INSTALL_CELL)) == 2
+    assert 'os.environ.get("FOCAL_BOOK_PACKAGE", BOOK_PACKAGE)' in INSTALL_CELL
+    assert '"--upgrade"' not in INSTALL_CELL and '"-U"' not in INSTALL_CELL
     assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert CONFIG["repository"]["branch"] == "main"
+    assert (ROOT / "focal_utils" / "__init__.py").read_text().count(f'__version__ = "{version}"') == 1
+
+
+def test_install_cell_restart_line_only_when_pip_changed_a_loaded_package(tmp_path, monkeypatch):
+    """Run the cell's own code with pip replaced: silent when nothing loaded changed, one line otherwise."""
+    calls = []
+    versions = {"numpy": "2.1.3"}
+    real_find_spec, real_version = importlib.util.find_spec, importlib.metadata.version
+
+    def fake_run(argv, check):
+        calls.append(argv)
+        versions["numpy"] = "2.3.0"  # as if pip upgraded numpy, which the kernel has loaded
+
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "focal_utils" else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", lambda: {"numpy": ["numpy"]})
+    monkeypatch.setattr(importlib.metadata, "version", lambda d: versions.get(d) or real_version(d))
+    monkeypatch.setitem(sys.modules, "numpy", sys.modules.get("numpy", sys))
+    monkeypatch.setenv("FOCAL_BOOK_PACKAGE", "/wheels/focal_utils.whl")
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    printed = []
+    monkeypatch.setattr("builtins.print", lambda *a: printed.append(" ".join(a)))
+    exec(compile(INSTALL_CELL, "install_cell", "exec"), {})
+    assert calls and calls[0][-1] == "/wheels/focal_utils.whl" and "install" in calls[0]
+    assert printed == ["Restart the session (Colab: Runtime > Restart session), then run all: pip changed numpy"]
+    printed.clear()
+    monkeypatch.setattr(subprocess, "run", lambda argv, check: calls.append(argv))
+    exec(compile(INSTALL_CELL, "install_cell", "exec"), {})
+    assert printed == []
+
+
+def test_new_chapter_template_starts_with_the_install_cell(tmp_path, monkeypatch):
+    monkeypatch.setattr(new_chapter, "CHAPTERS", tmp_path)
+    new_chapter.main(["new_chapter.py", "09_dense_prediction", "Dense prediction"])
+    cells = code_cells(jupytext.read(tmp_path / "09_dense_prediction.py"))
+    assert cells[0].source == INSTALL_CELL
+    assert jupytext.read(tmp_path / "09_dense_prediction.py").cells[0].source.startswith("# 9. Dense prediction")
 
 
 @pytest.mark.parametrize("stem", STEMS)

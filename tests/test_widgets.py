@@ -1,7 +1,10 @@
-"""widgets: frames registered pixel for pixel, static stacks tied by jslink, live redraws."""
+"""widgets: frames registered pixel for pixel, static stacks tied by jslink, live redraws, the mode choice."""
 
 import io
+import sys
+import types
 
+import ipywidgets
 import numpy as np
 import pytest
 from PIL import Image
@@ -54,7 +57,8 @@ def test_constant_map_gives_a_finite_frame_and_png_round_trips():
 
 def test_static_explorer_structure_and_frames(model_and_images):
     model, images = model_and_images
-    explorer = fw.GateExplorer(model, images, labels=[0, 2], class_names=["a", "b", "c"], size=64)
+    explorer = fw.GateExplorer(model, images, labels=[0, 2], class_names=["a", "b", "c"], size=64,
+                               mode="static")
     n_blocks, n_maps, n_opacity = 2, 4, len(fw.STATIC_OPACITIES)
     assert explorer.block_keys == ["stage_0/block_0", "stage_1/block_0"]
     assert explorer.panel_names == interpretation.panel_names(model)
@@ -84,7 +88,7 @@ def test_static_caption_says_true_and_predicted_class(model_and_images):
 def test_live_explorer_redraws_and_matches_static(model_and_images):
     model, images = model_and_images
     live = fw.GateExplorer(model, images, mode="live", size=64)
-    static = fw.GateExplorer(model, images, size=64)
+    static = fw.GateExplorer(model, images, size=64, mode="static")
     before = live.live_image.value
     live.image_slider.value = 1
     assert live.live_image.value != before
@@ -106,7 +110,93 @@ def test_explorer_rejects_bad_inputs(model_and_images):
     model, images = model_and_images
     with pytest.raises(ValueError, match="mode"):
         fw.GateExplorer(model, images, mode="fast")
-    with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
+    with pytest.raises(ValueError, match=r"`images`.*\(N, H, W, C\)"):
         fw.GateExplorer(model, images[0])
-    with pytest.raises(ValueError, match="2 images but 3 labels"):
+    with pytest.raises(ValueError, match=r"`labels`.*2 images but 3 labels"):
         fw.GateExplorer(model, images, labels=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"`opacities`.*Received: opacities=\(\)"):
+        fw.GateExplorer(model, images, opacities=())
+    with pytest.raises(ValueError, match=r"`opacities`.*in \[0, 1\]"):
+        fw.GateExplorer(model, images, opacities=(0.5, 1.5))
+
+
+def test_auto_mode_is_static_with_stack_and_live_without(model_and_images, monkeypatch):
+    model, images = model_and_images
+    assert hasattr(ipywidgets, "Stack")  # the build environment: ipywidgets 8
+    explorer = fw.GateExplorer(model, images, size=32)
+    assert explorer.mode == "static" and "Static explorer" in explorer.mode_note.value
+    assert explorer.mode_note in explorer.children
+    # Colab: its front end renders no Stack, whatever ipywidgets the kernel has.
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert fw.auto_mode() == "live"
+    monkeypatch.delitem(sys.modules, "google.colab")
+    # ipywidgets 7 (Colab's 7.7.1): no Stack. Auto runs live; static says what to do.
+    monkeypatch.delattr(ipywidgets, "Stack")
+    assert fw.auto_mode() == "live"
+    live = fw.GateExplorer(model, images, size=32)
+    assert live.mode == "live" and "Live explorer" in live.mode_note.value
+    before = live.live_image.value
+    live.block_select.value = 1
+    assert live.live_image.value != before
+    with pytest.raises(ValueError, match=r"mode='static' needs ipywidgets>=8.*mode='live'"):
+        fw.GateExplorer(model, images, mode="static")
+
+
+def test_live_sliders_draw_on_release(model_and_images):
+    model, images = model_and_images
+    live = fw.GateExplorer(model, images, mode="live", size=32)
+    assert not live.image_slider.continuous_update and not live.opacity_slider.continuous_update
+    # Static mode only switches precomputed frames in the browser: it follows the drag.
+    static = fw.GateExplorer(model, images, mode="static", size=32)
+    assert static.image_slider.continuous_update
+
+
+@pytest.mark.parametrize("mode", ["static", "live"])
+def test_close_releases_every_widget(model_and_images, mode):
+    model, images = model_and_images
+    registry = fw.widget_registry()
+    before = set(registry)
+    explorer = fw.GateExplorer(model, images, mode=mode, size=32)
+    made = len(set(registry) - before)
+    # Static: 2 images x 2 blocks x 4 maps x 3 opacities frames, each an Image with its Layout, and the
+    # stacks and links over them.
+    assert made > (2 * 2 * 4 * 3 * 2 if mode == "static" else 10)
+    explorer.close()
+    assert set(registry) == before, f"{len(set(registry) - before)} of {made} widgets left open"
+    assert explorer.frames is None and not explorer._maps
+
+
+def test_progress_bar_stores_its_final_count(monkeypatch):
+    """In a notebook, the bar's stored text fallback is updated on close: "3/3", not "0/3"."""
+    import IPython.display
+    import tqdm.auto
+    import tqdm.notebook
+
+    shown = []
+
+    class Handle:
+        def update(self, bundle, raw):
+            assert raw
+            shown.append(("update", bundle["text/plain"]))
+
+    def fake_display(bundle, raw, display_id):
+        assert raw and display_id is True
+        view = bundle["application/vnd.jupyter.widget-view+json"]
+        assert view["model_id"] in fw.widget_registry()
+        shown.append(("display", bundle["text/plain"]))
+        return Handle()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # as in a Jupyter kernel
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    bar = fw.progress_bar(total=3, desc="benchmark", unit="run")
+    for _ in range(3):
+        bar.update()
+    bar.close()
+    assert [kind for kind, _ in shown] == ["display", "update"]
+    assert "0/3" in shown[0][1] and "3/3" in shown[1][1]
+    # Outside a notebook: tqdm's own bar.
+    monkeypatch.undo()
+    import tqdm.std
+
+    terminal = fw.progress_bar(total=1, disable=True)
+    assert not isinstance(terminal, tqdm.notebook.tqdm) and isinstance(terminal, tqdm.std.tqdm)

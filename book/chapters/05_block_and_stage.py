@@ -24,14 +24,25 @@
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
+import importlib.metadata
 import importlib.util
+import os
 import subprocess
 import sys
 
+BOOK_PACKAGE = "git+https://github.com/focal-modulation-book/focal-modulation-book@v0.1.0"
+
 if importlib.util.find_spec("focal_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/focal-modulation-book/focal-modulation-book"],
+    owners = importlib.metadata.packages_distributions()
+    loaded = {d for m in list(sys.modules) for d in owners.get(m.partition(".")[0], ())}
+    before = {d: importlib.metadata.version(d) for d in loaded}
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "--root-user-action=ignore", os.environ.get("FOCAL_BOOK_PACKAGE", BOOK_PACKAGE)],
                    check=True)
+    changed = sorted(d for d in before if importlib.metadata.version(d) != before[d])
+    if changed:
+        print("Restart the session (Colab: Runtime > Restart session), then run all: pip changed",
+              ", ".join(changed))
 
 # %%
 import os
