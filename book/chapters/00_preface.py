@@ -156,8 +156,8 @@ plt.show()
 # an MLP, a loss and an optimiser are familiar words), and have met attention at least once. It is also for
 # readers who know Transformers well and want to see, in code, what changes when attention goes away.
 #
-# You do not need a GPU. Every chapter runs top to bottom in under two minutes on a 2-core CPU, except the
-# training chapter, whose stored outputs come from a long run. The code is Keras 3 and runs on the
+# You do not need a GPU. Every chapter runs top to bottom on a 2-core CPU in minutes, and states its run time;
+# on a CPU the training chapter trains a short demonstration and then uses the shipped weights of its long run. The code is Keras 3 and runs on the
 # TensorFlow or the JAX backend; the book's notebooks use TensorFlow unless you set `KERAS_BACKEND` before
 # starting them.
 #

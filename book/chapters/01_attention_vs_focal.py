@@ -350,7 +350,7 @@ print(f"attention needs more MACs than focal modulation from N = {crossing} toke
 
 # %% [markdown]
 # At 7x7 the two are nearly even (1.13x); at 56x56 attention needs 15.7x the
-# MACs and its weights take 113 MiB per image against 2.3 MiB. Counting,
+# MACs, and its attention weights dwarf focal modulation's (the table above). Counting,
 # however, is not measuring: a CPU does not run every MAC at the same speed,
 # small tensors pay fixed costs per operation, and memory traffic matters as
 # much as arithmetic. So we measure.
@@ -530,11 +530,11 @@ print(f"attention is slower than focal modulation from {first_slower}x{first_slo
 # through main memory, and time grows faster than the arithmetic. Its
 # memory slope stays under 2: the projections and the output still take a
 # linear share, and at the largest grids the peak is barely more than one
-# copy of the $N \times N$ weights (768 MiB at 64x64), because TensorFlow
+# copy of the $N \times N$ weights (at the largest grid), because TensorFlow
 # lets element-wise steps such as the scaling and the softmax write into
 # their input's buffer when nothing else needs it. At 56x56, the first
 # stage of FocalNet-T, attention takes several times to an order of
-# magnitude more time, and some twenty times the memory, for the same job.
+# magnitude more time, and many times the memory, for the same job.
 # This is the cost that made Swin restrict attention to local windows
 # {cite}`liu2021swin`, and that focal modulation avoids by aggregating
 # first: its global context comes from one average over the map, not from
@@ -560,8 +560,8 @@ print(f"attention is slower than focal modulation from {first_slower}x{first_slo
 #   from 28x28 up are close to 2 for attention and close to 1 for focal
 #   modulation, in time and in memory. The curves meet at the smallest
 #   grids, where fixed per-operation costs dominate; at 56x56 attention is
-#   several times to an order of magnitude slower and needs some twenty
-#   times the memory.
+#   several times to an order of magnitude slower and needs many times
+#   the memory.
 # - Measuring peak memory on a CPU needs care: pooling allocators hide
 #   reused memory from the process's resident size, so we read the
 #   allocator's statistics when it keeps them and `VmHWM` otherwise.

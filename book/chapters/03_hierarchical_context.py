@@ -242,7 +242,7 @@ print(f"max |tanh - exact| on [-6, 6]: {np.abs(diff).max():.2e} at x = {grid[wor
 np.testing.assert_allclose(gelu_exact(grid), exact, atol=1e-6)
 print("our gelu_exact == keras.ops.gelu(approximate=False): ok")
 
-# %% mystnb={"figure": {"caption": "Left: exact GELU and its tanh approximation, indistinguishable at this scale. Right: their difference, at most about 5e-4.", "name": "fig-gelu"}}
+# %% mystnb={"figure": {"caption": "Left: exact GELU and its tanh approximation, indistinguishable at this scale. Right: their difference, small but not zero.", "name": "fig-gelu"}}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 axes[0].plot(grid, exact, label="exact: x Phi(x)")
 axes[0].plot(grid, approx, "--", label="tanh approximation")
