@@ -72,7 +72,7 @@ print("keras", keras.__version__, "on", keras.backend.backend())
 # ## The paper's idea
 #
 # For a token $x_i$ the FocalNet paper writes focal modulation as
-# {cite}`yang2022focal`
+# ([Yang et al., 2022](../bibliography.md))
 #
 # $$
 # y_i = q(x_i) \odot h\Big(\sum_{\ell=1}^{L+1} g_i^{\ell} \, z_i^{\ell}\Big),
@@ -196,7 +196,7 @@ def gelu_exact(v):
 
 # %% [markdown]
 # Each level takes the previous level's output, applies its depthwise
-# kernel and the exact GELU {cite}`hendrycks2016gelu`. We print the shapes
+# kernel and the exact GELU ([Hendrycks and Gimpel, 2016](../bibliography.md)). We print the shapes
 # and the parameter count of each level and compare with the layer.
 
 # %%
@@ -222,12 +222,12 @@ for level, (mine, ref) in enumerate(zip(levels_by_hand, parts["levels"])):
 #
 # GELU is $x \, \Phi(x)$ with $\Phi$ the standard normal CDF. Its paper also
 # gives a cheaper approximation, $0.5\,x\,\big(1 + \tanh[\sqrt{2/\pi}\,(x +
-# 0.044715\,x^3)]\big)$ {cite}`hendrycks2016gelu`. PyTorch's `nn.GELU()`,
+# 0.044715\,x^3)]\big)$ ([Hendrycks and Gimpel, 2016](../bibliography.md)). PyTorch's `nn.GELU()`,
 # which the official FocalNet uses everywhere, is the exact one by default.
 # Keras is split: `keras.activations.gelu` defaults to exact, but
 # `keras.ops.gelu` defaults to `approximate=True`, the tanh form. The keras-io
 # example calls `keras.ops.gelu` for its global level and so gets the
-# approximation without asking for it {cite}`kerasio2023focalnet`. The
+# approximation without asking for it ([Gosthipaty and Raha, 2023](../bibliography.md)). The
 # package always passes `approximate=False`.
 
 # %%
@@ -254,6 +254,10 @@ axes[1].set_xlabel("x")
 axes[1].set_title("tanh approximation - exact", fontsize=9)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Left: exact GELU and its tanh approximation, indistinguishable at this scale. Right: their
+# difference, small but not zero.*
 
 # %% [markdown]
 # The two agree to within $5 \cdot 10^{-4}$, and far better near 0 (both
@@ -352,6 +356,11 @@ axes[0, 0].set_title("input", fontsize=9)
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Length of the context vector per token, for the projected context Z^0 and the three focal
+# levels of an untrained layer, drawn over the 32x32 pictures (bilinear upsampling, registered on the
+# image's pixel grid). Each level blurs more than the one before.*
+
 # %% [markdown]
 # ## How far each level sees: measured receptive fields
 #
@@ -409,12 +418,17 @@ fig = receptive_field_plot(
     sizes=theory + [None])
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Measured receptive field of the centre token (cross) at each focal level and at the global
+# level: the absolute gradient of the level's output at the centre with respect to the 32x32 input tokens,
+# normalised per panel. Dashed squares: the theoretical reach 3x3, 7x7 and 13x13.*
+
 # %% [markdown]
 # Two things show beyond the reach. Inside its square, the gradient is not
 # uniform: a token near the centre reaches the output through many paths
 # through the stacked kernels, a token at the border of the square through
 # only one. This is the *effective* receptive field of Luo et al.
-# {cite}`luo2016understanding`, which for a deep stack of convolutions is
+# ([Luo et al., 2016](../bibliography.md)), which for a deep stack of convolutions is
 # roughly Gaussian and smaller than the theoretical one. And the global level
 # weighs the tokens at the image border less: with zero padding, they enter
 # fewer of the convolution windows that the mean averages.
@@ -444,6 +458,11 @@ ax.set_ylabel("mean |gradient| on ring d / centre")
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Mean absolute gradient on each ring at Chebyshev distance d from the centre token, relative to
+# the centre, for the three focal levels (log scale). Dashed lines: the theoretical radius of each level;
+# beyond it the gradient is exactly zero.*
 
 # %% [markdown]
 # ## Comparing focal levels
@@ -478,6 +497,10 @@ fig = receptive_field_plot(
     titles=[f"L={L_}: kernels {v[0]}" for L_, v in comparison.items()],
     sizes=[v[1] for v in comparison.values()])
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Measured receptive field of the last local level for focal_level = 1 to 4 (kernels 3; 3,5;
+# 3,5,7; 3,5,7,9), 32x32 input tokens. Dashed squares: the theoretical reach 3, 7, 13 and 21.*
 
 # %% [markdown]
 # On the 16x16 token grid of the book's CIFAR-10 model, two levels already
@@ -526,6 +549,8 @@ plt.show()
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"hendrycks2016gelu", "kerasio2023focalnet", "luo2016understanding", "yang2022focal"}
 # ```

@@ -61,7 +61,7 @@ def to_np(x):
 # %% [markdown]
 # ## The equation
 #
-# For a token $x_i$ with $C$ channels, focal modulation computes {cite}`yang2022focal`
+# For a token $x_i$ with $C$ channels, focal modulation computes ([Yang et al., 2022](../bibliography.md))
 #
 # $$
 # y_i = q(x_i) \odot h\Big(\sum_{\ell=1}^{L+1} g_i^{\ell} \, z_i^{\ell}\Big).
@@ -225,7 +225,7 @@ for name, mine, theirs in [("output", out_by_hand, out_pkg), ("gates", gates, ma
 
 # %% [markdown]
 # The official visualisations show one map per gate and the modulator as its L2 norm over channels
-# {cite}`yang2022focal`. {numref}`fig-gate-maps` draws them for our first image. The weights are untrained,
+# ([Yang et al., 2022](../bibliography.md)). [The figure](#fig-gate-maps) draws them for our first image. The weights are untrained,
 # so these maps show the machinery, not learned focus: the gates follow the colours of the input, because
 # `f` is a random linear function of each token. Chapter 8 draws the same maps for the trained model.
 
@@ -248,11 +248,16 @@ for ax in axes:
 plt.tight_layout()
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: One input image (left), its three raw gate maps (levels 1 and 2 and the global level) and the
+# L2 norm of the modulator, for the first block of the untrained CIFAR-10 model. Gates can be negative
+# (blue); each map has its own colour scale, centred on zero.*
+
 # %% [markdown]
 # ## Why there is no softmax on the gates
 #
 # Gates that weigh $L + 1$ alternatives look like attention weights, and attention weights go through a
-# softmax. The keras-io example of focal modulation does exactly that {cite}`kerasio2023focalnet` (its comment
+# softmax. The keras-io example of focal modulation does exactly that ([Gosthipaty and Raha, 2023](../bibliography.md)) (its comment
 # says "for numerical stability"). The official implementation does not, and its README lists it as a feature:
 #
 # > It does not need softmax, multiple attention heads, feature map rolling or unfolding, etc.
@@ -328,7 +333,7 @@ assert norms["raw"].max() > 10 * norms["raw"].min()
 
 # %% [markdown]
 # Near $c = 0$ the raw modulator is smallest: gates of opposite signs cancel part of each other's context, and
-# the bias of `h` starts at zero. In {numref}`fig-gate-shift` the raw curve is V-shaped: a negative shift makes
+# the bias of `h` starts at zero. In [the figure](#fig-gate-shift) the raw curve is V-shaped: a negative shift makes
 # all gates negative and the modulator grows again, with the context subtracted. The softmax curve is flat: no
 # bias can turn the context up or down.
 
@@ -342,6 +347,11 @@ ax.grid(alpha=0.3)
 ax.legend()
 plt.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Mean L2 norm of the modulator when the same constant is added to all gate logits. Raw gates
+# (official) let the layer turn its context up, down or negative; softmax gates (keras-io) are blind to a
+# common shift.*
 
 # %% [markdown]
 # **Coupling, measured.** Now raise the gate of level 1 alone by 2. With raw gates only that gate moves;
@@ -389,6 +399,8 @@ for name, layer in (("raw", mod), ("softmax", soft)):
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"kerasio2023focalnet", "yang2022focal"}
 # ```

@@ -65,8 +65,8 @@ print("keras", keras.__version__, "backend", keras.backend.backend())
 # ## 6.1 From stages to a classifier
 #
 # FocalNet keeps the hierarchical layout that Swin Transformer made standard for vision
-# transformers {cite}`liu2021swin`, and only swaps the token mixer
-# {cite}`yang2022focal`. An image goes through four pieces, in order:
+# transformers ([Liu et al., 2021](../bibliography.md)), and only swaps the token mixer
+# ([Yang et al., 2022](../bibliography.md)). An image goes through four pieces, in order:
 #
 # 1. **Stem.** A `PatchEmbedding` with kernel = stride = `patch_size` cuts the image into
 #    non-overlapping patches and projects each to `embed_dim` channels, then a LayerNorm.
@@ -133,7 +133,7 @@ print("hand-made pass == model(images):", True)
 # ## 6.2 The book's CIFAR-10 model
 #
 # The paper's models are built for $224\times 224$ ImageNet images. The book trains on CIFAR-10
-# {cite}`krizhevsky2009cifar`, whose images are $32\times 32$, so it registers its own
+# ([Krizhevsky, 2009](../bibliography.md)), whose images are $32\times 32$, so it registers its own
 # configuration:
 
 # %%
@@ -270,7 +270,7 @@ assert abs(loss - math.log(10)) < 0.05
 
 # %% [markdown]
 # The model is in inference mode above (`training=False`). In training mode, stochastic depth
-# {cite}`huang2016deep` drops whole residual branches at random (rates rising from 0 to
+# ([Huang et al., 2016](../bibliography.md)) drops whole residual branches at random (rates rising from 0 to
 # `drop_path_rate=0.1` over the seven blocks), so two training-mode calls on the same images
 # differ, while inference is deterministic:
 
@@ -347,13 +347,18 @@ fig.legend(handles, components, loc="lower center", ncol=len(components),
 fig.tight_layout(rect=(0, 0.08, 1, 1))
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Where the parameters live: per stage and component, for the book's CIFAR-10 model (left) and
+# the paper's FocalNet-T (srf) at 224x224 (right). The MLPs dominate every stage, and the deepest stages
+# dominate the model.*
+
 # %% [markdown]
 # ## 6.6 The paper's models: parameters and FLOPs
 #
 # The paper reports three sizes, tiny (T), small (S) and base (B), each with a small receptive
 # field (srf: focal level 2, kernels 3 and 5) and a large one (lrf: focal level 3, kernels 3, 5
-# and 7) {cite}`yang2022focal`. Their depths and widths are those of Swin-T/S/B
-# {cite}`liu2021swin`: embed dim 96, 96 and 128, and depths 2-2-6-2 for T and 2-2-18-2 for S and
+# and 7) ([Yang et al., 2022](../bibliography.md)). Their depths and widths are those of Swin-T/S/B
+# ([Liu et al., 2021](../bibliography.md)): embed dim 96, 96 and 128, and depths 2-2-6-2 for T and 2-2-18-2 for S and
 # B. The registry holds all six, and `compare_with_paper` builds each with `create_model` at
 # $224\times 224$ and 1000 classes, counts its parameters and FLOPs, and frees it
 # (`del` and `keras.backend.clear_session()`) before building the next. The base models hold
@@ -484,7 +489,7 @@ del clone, reloaded
 # %% [markdown]
 # ## 6.9 A preview: reading the modulation maps
 #
-# {doc}`08_interpretation` looks inside a *trained* model at the two things each focal
+# [Chapter 8](08_interpretation.ipynb) looks inside a *trained* model at the two things each focal
 # modulation computes: the **gates**, one map per focal level plus the global one ($L+1 = 3$
 # channels here), which say how much each level contributes at each token, and the
 # **modulator**, the $C$-channel aggregated context that multiplies the query. `modulation_maps`
@@ -504,7 +509,7 @@ np.testing.assert_allclose(
 
 # %% [markdown]
 # The maps are *returned* by `call(..., return_maps=True)`, never stored on the layers. (The
-# keras-io example keeps `self.gates` and `self.modulator` on the layer {cite}`kerasio2023focalnet`,
+# keras-io example keeps `self.gates` and `self.modulator` on the layer ([Gosthipaty and Raha, 2023](../bibliography.md)),
 # which under a compiled `call` would hold a symbolic tensor.) We can check that reading the maps
 # left no trace on any focal modulation layer: their attributes are the same before and after.
 
@@ -531,7 +536,7 @@ assert run_s / 60 < 2, "slower than the introduction states"
 #   logits; `forward_features` and `forward_head` expose the two halves.
 # * The book's CIFAR-10 model uses patch 2 on $32\times 32$ images: 16/8/4 tokens per side,
 #   2,481,247 parameters and 95.3 MFLOPs per image, 4x the compute of patch 4 for a last stage that
-#   is still a $4\times 4$ map. It standardises 0-255 inputs itself. ({doc}`07_training` trains
+#   is still a $4\times 4$ map. It standardises 0-255 inputs itself. ([chapter 7](07_training.ipynb) trains
 #   `focalnet_cifar_conv`, the same stages behind the official overlapping stride-4 stem: on a CPU
 #   budget, more epochs on 8x8 tokens beat fewer on 16x16.)
 # * Untrained, it predicts a near-uniform distribution: the first loss is $\ln 10$.
@@ -555,6 +560,8 @@ assert run_s / 60 < 2, "slower than the introduction states"
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"huang2016deep", "kerasio2023focalnet", "krizhevsky2009cifar", "liu2021swin", "yang2022focal"}
 # ```

@@ -17,12 +17,12 @@
 # Focal modulation computes, at every position of every block, **gates** that say how much of each focal
 # level (near context, wider context, the global average) the token takes, and a **modulator** that carries
 # that mixed context to the query. The paper's claim is that these quantities are interpretable for free:
-# no extra pass, no gradients, they are part of the forward computation {cite}`yang2022focal`. This chapter
-# checks that claim on the model trained in {doc}`07_training`: **where do the gates open, where is the
+# no extra pass, no gradients, they are part of the forward computation ([Yang et al., 2022](../bibliography.md)). This chapter
+# checks that claim on the model trained in [chapter 7](07_training.ipynb): **where do the gates open, where is the
 # modulator strong, and does any of it change with training, with the class, or when the model is wrong?**
 # It ends with an explorer that lets you scrub through images, blocks and maps with sliders, in Colab and in
-# this page alike. You need {doc}`04_gated_aggregation` (gates and modulator) and the trained weights of
-# {doc}`07_training`, which ship with the package.
+# this page alike. You need [chapter 4](04_gated_aggregation.ipynb) (gates and modulator) and the trained weights of
+# [chapter 7](07_training.ipynb), which ship with the package.
 #
 # Expected run time: about a minute on a 2-core CPU (most of it classifying the 10,000 test images once).
 
@@ -109,7 +109,7 @@ print(inspect.getsource(interpretation.block_panels))
 # centre); a stage-2 map has 4x4 values, one per 8x8 cell, and a stage-3 map 2x2, one per image quarter.
 # To draw a map over the image we upsample it bilinearly with half-pixel centres and give `imshow` the
 # image's own extent, so each value sits over the cell it came from (`focal_utils.viz.overlay`). The
-# keras-io example draws its maps with a second `imshow` and no extent {cite}`kerasio2023focalnet`: Matplotlib then puts map token $(i, j)$ on
+# keras-io example draws its maps with a second `imshow` and no extent ([Gosthipaty and Raha, 2023](../bibliography.md)): Matplotlib then puts map token $(i, j)$ on
 # image pixel $(i, j)$ and zooms the axes to the map, so the panel shows only the top-left corner of the
 # image, with every value off its patch. The figure shows both on a stage-1-sized map whose hot tokens come
 # from a known patch of the image.
@@ -130,6 +130,13 @@ for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
 fig.tight_layout()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: An 8x8 map that is hot on token (2, 5), i.e. on the cell of image pixels rows 8-11, columns
+# 20-23 (outlined, left). Middle: `viz.overlay` upsamples it bilinearly onto the image's extent, and the
+# hot spot covers the outlined pixels. Right: the keras-io way, `imshow(map)` over `imshow(image)`: the
+# axes shrink to the map's 8x8 pixels, so only the image's top-left 8x8 corner is shown and the hot spot
+# lands on pixel (2, 5).*
 
 # %% [markdown]
 # ## 8.3 One image, every block
@@ -153,6 +160,11 @@ print(f"test image {example}: {data.CLASS_NAMES[y_test[example]]}, "
 # %% mystnb={"figure": {"caption": "The gates of the two focal levels, the global gate and the modulator norm (columns) of every block (rows) for one correctly classified test image. Each panel is scaled to its own range (blue low, red high).", "name": "fig-one-image"}}
 one = focal_utils.modulation_maps(model, x_test[example:example + 1])
 fig = interpretation.plot_block_maps(x_test[example], one, 0, names, size=1.7)
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The gates of the two focal levels, the global gate and the modulator norm (columns) of every
+# block (rows) for one correctly classified test image. Each panel is scaled to its own range (blue low,
+# red high).*
 
 # %% [markdown]
 # Read the figure row by row. In **stage 1** (8x8 tokens, one per 4x4 cell) the maps follow the scene's
@@ -183,6 +195,10 @@ print("last block of each stage:", [interpretation.block_label(k) for k in last_
 fig = interpretation.plot_modulator_norms(x_test[shown], shown_maps, last_blocks,
                            [data.CLASS_NAMES[y_test[i]] for i in shown])
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The modulator norm of the last block of each stage for the first correctly classified test
+# image of each class. Each panel is scaled to its own range.*
+
 # %% [markdown]
 # In stage 1 the last block's modulator norm picks out parts: the bird's head, the cat's body, the ship's
 # hull, the car's wheels, and for the cluttered images (deer, frog, horse) scattered spots. By stage 2 it
@@ -210,6 +226,10 @@ print(f"{len(sample)} images; stage-1 modulator of the trained model: "
 # %% mystnb={"figure": {"caption": "The image of Section 8.3 through the untrained model: the same four maps per block, each scaled to its own range.", "name": "fig-untrained-image"}}
 fig = interpretation.plot_block_maps(x_test[example], focal_utils.modulation_maps(untrained, x_test[example:example + 1]),
                                      0, names, size=1.7)
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The image of Section 8.3 through the untrained model: the same four maps per block, each scaled
+# to its own range.*
 
 # %% [markdown]
 # Two numbers summarise the maps. The **mean absolute gate** per focal level and block says how strongly
@@ -253,6 +273,12 @@ for b, k in enumerate(keys):
           + " / " + " ".join(f"{v:5.3f}" for v in abs_untrained[b])
           + f"    {centre_trained[k].mean():.1%} / {centre_untrained[k].mean():.1%}")
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Left: mean absolute gate value of each focal level in every block over 1,000 test images,
+# trained (solid) and untrained (dashed). Right: share of the modulator norm inside the central quarter of
+# the image, per block (mean over the same images, bars from the 10th to the 90th percentile); 25% is what
+# a uniform map gives.*
+
 # %% [markdown]
 # Three things stand out.
 #
@@ -261,7 +287,7 @@ for b, k in enumerate(keys):
 #   reaches 1.3-4.1 and the global level 1.8-2.5, several times level 1, and more than level 1 in every
 #   block. The model learns to lean on wide context, most of all in the deep blocks: the level-2 gate of the
 #   last block averages 4.1.
-# - **The untrained maps already look structured** ({numref}`fig-untrained-image`): its convolutions respond
+# - **The untrained maps already look structured** ([the figure](#fig-untrained-image)): its convolutions respond
 #   to edges and colours. Structure in a map proves nothing by itself; the comparison does.
 # - **The centre share does not rise.** In stages 1 and 2, trained, 26-34% of the modulator norm falls in
 #   the central quarter; untrained, 27-35%, with wide spreads in both. Training moves it by -3 to +2 points:
@@ -283,6 +309,10 @@ print(", ".join(f"{t} ({confidence[i]:.0%})" for t, i in zip(titles, worst)))
 # %% mystnb={"figure": {"caption": "The modulator norm of the last block of each stage for the six test images the model gets wrong with the highest confidence (true class → predicted class).", "name": "fig-mistake-maps"}}
 fig = interpretation.plot_modulator_norms(x_test[worst], worst_maps, last_blocks, titles)
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The modulator norm of the last block of each stage for the six test images the model gets wrong
+# with the highest confidence (true class → predicted class).*
+
 # %% mystnb={"figure": {"caption": "Share of the modulator norm in the image centre at the last block of stage 2 (the last map fine enough to resolve the centre), for the correct and the wrong predictions among the 1,000 sampled test images.", "name": "fig-right-wrong"}}
 # Stage 3's 2x2 map cannot say where the centre is: each token's cell is a
 # quarter inside it, so its share is 25% for every image. Stage 2 (4x4) can.
@@ -301,6 +331,11 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 print(f"centre share at {interpretation.block_label(last)}: correct {centre_trained[last][right_mask].mean():.1%}, "
       f"wrong {centre_trained[last][~right_mask].mean():.1%}")
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Share of the modulator norm in the image centre at the last block of stage 2 (the last map fine
+# enough to resolve the centre), for the correct and the wrong predictions among the 1,000 sampled test
+# images.*
 
 # %% [markdown]
 # The most confident mistakes are of two kinds: animals taken for other animals (dogs for cats, birds for a
@@ -325,6 +360,10 @@ for s in range(by_class.shape[0]):
         f"{n.split(' (')[0]} {v:.3f}" for n, v in zip(names, spread[s])))
 # The text below: about one unit at most in the first two stages, several in the last.
 assert round(spread[:2].max()) == 1 and spread[2].max() > 2 * spread[:2].max()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Mean gate value per class (rows) and focal level (columns) in each stage, over 100 test images
+# per class, as the difference from the stage's mean over all classes.*
 
 # %% [markdown]
 # In the first two stages the classes differ by about one unit at most (the ranges printed above; the cell
@@ -395,10 +434,12 @@ explorer.map_select.value = len(names) - 1
 #    measure how often the prediction changes; relate it to the centre share of Section 8.5.
 # 3. Train a `vit_cifar` with the recipe of Chapter 7 and compare its attention maps (the
 #    `MultiHeadSelfAttention` of Chapter 1 returns them) with the modulator norms of Section 8.4
-#    {cite}`dosovitskiy2021image`.
+#    ([Dosovitskiy et al., 2021](../bibliography.md)).
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"dosovitskiy2021image", "kerasio2023focalnet", "yang2022focal"}
 # ```
