@@ -295,6 +295,21 @@ plt.show()
 # vectors, drawn as its L2 norm. Every map has one entry per token: nothing is N x N.*
 
 # %% [markdown]
+# Where does this layer sit? The picture below is drawn from the book's CIFAR-10 model itself, not by hand:
+# the stem turns the image into tokens, stages of blocks mix them, and every block holds one focal
+# modulation layer. Chapters 2 to 6 build these pieces in this order.
+
+# %% mystnb={"figure": {"caption": "The network this book builds (`focalnet_cifar`), drawn by `focal_utils.diagrams` from the model's own configuration: each stage is a stack of blocks, and each block holds one focal modulation layer, the layer of this chapter.", "name": "fig-network-overview"}}
+from focal_utils import diagrams
+
+fig, boxes = diagrams.draw_network(focal_utils.create_model("focalnet_cifar"))
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The network this book builds (`focalnet_cifar`), drawn by `focal_utils.diagrams` from the
+# model's own configuration: each stage is a stack of blocks, and each block holds one focal modulation
+# layer, the layer of this chapter.*
+
+# %% [markdown]
 # ## The cost argument
 #
 # Count multiply-accumulates (MACs), the unit in which the FocalNet and Swin

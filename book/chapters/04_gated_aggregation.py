@@ -21,7 +21,7 @@
 # 1x1 convolution) and one multiplication. We build the layer step by step with the weights of a real
 # `FocalModulation` layer, check every step against the package, and then look at a design decision that
 # is easy to miss: the gates are raw numbers, not a softmax. You need Chapter 3 (the context levels) and
-# the notation of Chapter 1 (query, context, modulator). The code cells run in about 20 seconds on a
+# the notation of Chapter 1 (query, context, modulator). The chapter runs in under a minute on a
 # 2-core CPU.
 
 # %%
@@ -82,6 +82,21 @@ def to_np(x):
 #
 # So the token is never compared with other tokens, as in attention; it is *scaled*, channel by channel,
 # by a summary of its surroundings.
+
+# %% [markdown]
+# The same computation as a picture, drawn from a layer's own configuration (its kernel sizes, its number of
+# gates, its options), so that it changes if the layer does:
+
+# %% mystnb={"figure": {"caption": "The focal modulation layer, drawn by `focal_utils.diagrams` from a `FocalModulation` layer with two focal levels: one projection gives the query, the initial context and the gates; each level's context is weighted by its gate and summed; $h$ turns the sum into the modulator, which scales the query.", "name": "fig-modulation-diagram"}}
+from focal_utils import diagrams
+
+fig, boxes = diagrams.draw_modulation(FocalModulation(focal_level=2, name="modulation"))
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The focal modulation layer, drawn by `focal_utils.diagrams` from a `FocalModulation` layer with
+# two focal levels: one projection gives the query, the initial context and the gates; each level's
+# context is weighted by its gate and summed; $h$ turns the sum into the modulator, which scales the
+# query.*
 
 # %% [markdown]
 # ## A real input

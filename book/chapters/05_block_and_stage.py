@@ -19,7 +19,7 @@
 # stochastic depth). This chapter assembles the FocalNet block from those parts, measures what each trick
 # does at initialisation, stacks blocks into a stage with downsampling, and then uses everything to measure,
 # on real numbers, how the keras-io example of focal modulation departs from the official design. You need
-# Chapter 4 (the modulation layer) and Chapter 2 (patch embedding). The code cells run in about 40 seconds on a
+# Chapter 4 (the modulation layer) and Chapter 2 (patch embedding). The chapter runs in about 30 seconds on a
 # 2-core CPU.
 
 # %%
@@ -86,6 +86,16 @@ def rel_change(y, x):
 # The MLP is `fc1` (4x wider), exact GELU, dropout, `fc2`, dropout. $\gamma_1, \gamma_2$ are LayerScale
 # vectors and DropPath is stochastic depth; both come later in this chapter and are off by default. Here is
 # the package's `call`:
+
+# %% mystnb={"figure": {"caption": "A FocalNet block of the book's CIFAR-10 model (stage 0, block 0), drawn by `focal_utils.diagrams` from the block itself: two residual branches, focal modulation then the MLP, each after a LayerNorm (the pre-norm form).", "name": "fig-block-diagram"}}
+from focal_utils import diagrams
+
+fig, boxes = diagrams.draw_block(focal_utils.create_model("focalnet_cifar").stages[0].blocks[0])
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: A FocalNet block of the book's CIFAR-10 model (stage 0, block 0), drawn by
+# `focal_utils.diagrams` from the block itself: two residual branches, focal modulation then the MLP, each
+# after a LayerNorm (the pre-norm form).*
 
 # %%
 print(inspect.getsource(FocalNetBlock.call))

@@ -79,6 +79,23 @@ print("keras", keras.__version__, "backend", keras.backend.backend())
 # 4. **Head.** Global average pooling over the token grid and one `Dense` layer that returns
 #    **logits**, not probabilities: the softmax belongs to the loss.
 #
+# The two CIFAR-10 models of the book, drawn from their own configurations (on the right, the model that
+# [chapter 7](07_training.ipynb) trains; the next section explains the difference):
+
+# %% mystnb={"figure": {"caption": "The book's two CIFAR-10 networks, drawn by `focal_utils.diagrams` from the models themselves: `focalnet_cifar` (this chapter, patch-2 stem) and `focalnet_cifar_conv` (trained in chapter 7, overlapping stem), with the token grid and width after every step.", "name": "fig-network-diagrams"}}
+from focal_utils import diagrams
+
+fig, axes = plt.subplots(1, 2, figsize=(15, 7.6))
+for name, ax in zip(("focalnet_cifar", "focalnet_cifar_conv"), axes):
+    diagrams.draw_network(fu.create_model(name), ax=ax)
+keras.backend.clear_session()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The book's two CIFAR-10 networks, drawn by `focal_utils.diagrams` from the models themselves:
+# `focalnet_cifar` (this chapter, patch-2 stem) and `focalnet_cifar_conv` (trained in chapter 7,
+# overlapping stem), with the token grid and width after every step.*
+
+# %% [markdown]
 # In the package the first three pieces are `FocalNet.forward_features` and the last is
 # `FocalNet.forward_head`; `call` is just the two in a row.
 
@@ -231,7 +248,8 @@ del raw_twin
 # shape is the one *after* downsampling.
 
 # %%
-model.summary()
+# With a print_fn, Keras prints plain text: no terminal colour codes in the stored output or the HTML.
+model.summary(print_fn=lambda text, line_break=True: print(text))
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -103,15 +103,15 @@ for key, block in maps.items():
 print(inspect.getsource(interpretation.block_panels))
 
 # %% [markdown]
-# A stage-1 map has 8x8 values for a 32x32 image: the stem moves in steps of 4 pixels, so token $(i, j)$
+# A stage-0 map has 8x8 values for a 32x32 image: the stem moves in steps of 4 pixels, so token $(i, j)$
 # stands for the 4x4 cell of pixels $(4i..4i+3, 4j..4j+3)$ (its 7x7 window reaches 2 pixels beyond the cell
 # on the top and left, 1 on the bottom and right, so it is centred within half a pixel of the cell's
-# centre); a stage-2 map has 4x4 values, one per 8x8 cell, and a stage-3 map 2x2, one per image quarter.
+# centre); a stage-1 map has 4x4 values, one per 8x8 cell, and a stage-2 map 2x2, one per image quarter.
 # To draw a map over the image we upsample it bilinearly with half-pixel centres and give `imshow` the
 # image's own extent, so each value sits over the cell it came from (`focal_utils.viz.overlay`). The
 # keras-io example draws its maps with a second `imshow` and no extent ([Gosthipaty and Raha, 2023](../bibliography.md)): Matplotlib then puts map token $(i, j)$ on
 # image pixel $(i, j)$ and zooms the axes to the map, so the panel shows only the top-left corner of the
-# image, with every value off its patch. The figure shows both on a stage-1-sized map whose hot tokens come
+# image, with every value off its patch. The figure shows both on a stage-0-sized map whose hot tokens come
 # from a known patch of the image.
 
 # %% mystnb={"figure": {"caption": "An 8x8 map that is hot on token (2, 5), i.e. on the cell of image pixels rows 8-11, columns 20-23 (outlined, left). Middle: `viz.overlay` upsamples it bilinearly onto the image's extent, and the hot spot covers the outlined pixels. Right: the keras-io way, `imshow(map)` over `imshow(image)`: the axes shrink to the map's 8x8 pixels, so only the image's top-left 8x8 corner is shown and the hot spot lands on pixel (2, 5).", "name": "fig-overlay-alignment"}}
@@ -167,12 +167,12 @@ fig = interpretation.plot_block_maps(x_test[example], one, 0, names, size=1.7)
 # red high).*
 
 # %% [markdown]
-# Read the figure row by row. In **stage 1** (8x8 tokens, one per 4x4 cell) the maps follow the scene's
+# Read the figure row by row. In **stage 0** (8x8 tokens, one per 4x4 cell) the maps follow the scene's
 # layout: the level-2 and global gates are high on the sky and low on the sea, and the level-1 gate and the
 # first block's modulator norm have a hot spot on the ship itself. The two levels' gates are often high in
-# different places, so a token mixes near and wider context in its own proportion. In **stage 2** (4x4
+# different places, so a token mixes near and wider context in its own proportion. In **stage 1** (4x4
 # tokens) the maps separate sky, ship and sea coarsely, and in the last block the modulator is strongest on
-# the water beside and below the ship rather than on it. In **stage 3** (2x2 tokens, one per image quarter)
+# the water beside and below the ship rather than on it. In **stage 2** (2x2 tokens, one per image quarter)
 # a map has four values and can only say which quarter: in the last block the level-2 gate is highest on
 # the upper quarters (sky) and the global gate on the upper and lower right. The gates are raw values, so
 # blue means "low", not "off".
@@ -200,11 +200,11 @@ fig = interpretation.plot_modulator_norms(x_test[shown], shown_maps, last_blocks
 # image of each class. Each panel is scaled to its own range.*
 
 # %% [markdown]
-# In stage 1 the last block's modulator norm picks out parts: the bird's head, the cat's body, the ship's
-# hull, the car's wheels, and for the cluttered images (deer, frog, horse) scattered spots. By stage 2 it
+# In stage 0 the last block's modulator norm picks out parts: the bird's head, the cat's body, the ship's
+# hull, the car's wheels, and for the cluttered images (deer, frog, horse) scattered spots. By stage 1 it
 # has gathered into one blob, and for most classes (airplane, automobile, bird, cat, deer, dog, horse) the
 # blob sits on the object; for the ship it lies on the water beside it, for the truck on its cab at the left
-# edge. Stage 3's 2x2 maps can only name a quarter. The modulator is not a saliency map: it is the context a
+# edge. Stage 2's 2x2 maps can only name a quarter. The modulator is not a saliency map: it is the context a
 # block adds to each query, and the most useful context can lie next to an object as well as on it.
 
 # %% [markdown]
@@ -220,7 +220,7 @@ sample = np.concatenate([np.flatnonzero(y_test == c)[:100] for c in range(10)])
 trained_maps = focal_utils.modulation_maps(model, x_test[sample])
 untrained = type(model).from_config(model.get_config())  # same architecture, fresh weights
 untrained_maps = focal_utils.modulation_maps(untrained, x_test[sample])
-print(f"{len(sample)} images; stage-1 modulator of the trained model: "
+print(f"{len(sample)} images; stage-0 modulator of the trained model: "
       f"{trained_maps['stage_0/block_0']['modulator'].shape}")
 
 # %% mystnb={"figure": {"caption": "The image of Section 8.3 through the untrained model: the same four maps per block, each scaled to its own range.", "name": "fig-untrained-image"}}
@@ -289,9 +289,9 @@ for b, k in enumerate(keys):
 #   last block averages 4.1.
 # - **The untrained maps already look structured** ([the figure](#fig-untrained-image)): its convolutions respond
 #   to edges and colours. Structure in a map proves nothing by itself; the comparison does.
-# - **The centre share does not rise.** In stages 1 and 2, trained, 26-34% of the modulator norm falls in
+# - **The centre share does not rise.** In stages 0 and 1, trained, 26-34% of the modulator norm falls in
 #   the central quarter; untrained, 27-35%, with wide spreads in both. Training moves it by -3 to +2 points:
-#   the modulators are not more object-centred than chance structure would make them. Stage 3's 2x2 maps
+#   the modulators are not more object-centred than chance structure would make them. Stage 2's 2x2 maps
 #   give 25% whatever they hold, since each token's cell is a quarter inside the centre.
 
 # %% [markdown]
@@ -313,9 +313,9 @@ fig = interpretation.plot_modulator_norms(x_test[worst], worst_maps, last_blocks
 # *Figure: The modulator norm of the last block of each stage for the six test images the model gets wrong
 # with the highest confidence (true class → predicted class).*
 
-# %% mystnb={"figure": {"caption": "Share of the modulator norm in the image centre at the last block of stage 2 (the last map fine enough to resolve the centre), for the correct and the wrong predictions among the 1,000 sampled test images.", "name": "fig-right-wrong"}}
-# Stage 3's 2x2 map cannot say where the centre is: each token's cell is a
-# quarter inside it, so its share is 25% for every image. Stage 2 (4x4) can.
+# %% mystnb={"figure": {"caption": "Share of the modulator norm in the image centre at the last block of stage 1 (the last map fine enough to resolve the centre), for the correct and the wrong predictions among the 1,000 sampled test images.", "name": "fig-right-wrong"}}
+# Stage 2's 2x2 map cannot say where the centre is: each token's cell is a
+# quarter inside it, so its share is 25% for every image. Stage 1 (4x4) can.
 last = [k for k in last_blocks if trained_maps[k]["modulator"].shape[1] >= 4][-1]
 right_mask = correct[sample]
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
@@ -333,15 +333,15 @@ print(f"centre share at {interpretation.block_label(last)}: correct {centre_trai
       f"wrong {centre_trained[last][~right_mask].mean():.1%}")
 
 # %% [markdown] tags=["remove-cell"]
-# *Figure: Share of the modulator norm in the image centre at the last block of stage 2 (the last map fine
+# *Figure: Share of the modulator norm in the image centre at the last block of stage 1 (the last map fine
 # enough to resolve the centre), for the correct and the wrong predictions among the 1,000 sampled test
 # images.*
 
 # %% [markdown]
 # The most confident mistakes are of two kinds: animals taken for other animals (dogs for cats, birds for a
 # cat and a horse, a cat for a frog), and one odd picture, a pale cat stretched over a black background,
-# taken for an airplane. In stages 1 and 2 the maps lie on the animal, as they do for correct images: what
-# fails is telling the classes apart, not finding the object. The centre share at the last block of stage 2
+# taken for an airplane. In stages 0 and 1 the maps lie on the animal, as they do for correct images: what
+# fails is telling the classes apart, not finding the object. The centre share at the last block of stage 1
 # agrees: it is about the same for wrong and right predictions (the numbers above), so on this measure the
 # model does not look elsewhere when it errs.
 
@@ -356,7 +356,7 @@ by_class = interpretation.gate_means_by_class(trained_maps, y_test[sample], num_
 fig = interpretation.plot_gate_means_by_class(by_class, names, data.CLASS_NAMES)
 spread = by_class.max(axis=1) - by_class.min(axis=1)
 for s in range(by_class.shape[0]):
-    print(f"stage {s + 1}: range over classes " + ", ".join(
+    print(f"stage {s}: range over classes " + ", ".join(
         f"{n.split(' (')[0]} {v:.3f}" for n, v in zip(names, spread[s])))
 # The text below: about one unit at most in the first two stages, several in the last.
 assert round(spread[:2].max()) == 1 and spread[2].max() > 2 * spread[:2].max()
@@ -419,7 +419,7 @@ explorer.map_select.value = len(names) - 1
 # - `modulation_maps` reads every block's gates and modulator from one inference pass of the trained
 #   model; drawing them faithfully needs bilinear upsampling onto the image's own extent.
 # - Training makes the gates of the wide focal levels (level 2 and global) stronger than level 1 in every
-#   block, several times over; in stage 3 they depend on the class, the global gate highest for airplanes (sky)
+#   block, several times over; in stage 2 they depend on the class, the global gate highest for airplanes (sky)
 #   and lowest for cars and trucks.
 # - The modulator norm shows where context is injected, on or around objects; its share in the image centre
 #   changes little with training or with mistakes, so it is not a saliency map.
