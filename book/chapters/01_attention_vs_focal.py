@@ -404,20 +404,25 @@ print(f"attention needs more MACs than focal modulation from N = {crossing} toke
 # other: so the repeats go round-robin, one repeat of every layer and grid
 # per round, and a drift is shared by all of them.
 #
-# Peak memory on a CPU has no single portable counter, and the naive one
-# fails. TensorFlow's default CPU allocator on x86 Linux (oneDNN builds,
-# Colab included) keeps freed memory in a pool, so the resident memory of
-# the process does not grow on a repeated call even when the call needs
-# hundreds of megabytes. Where that allocator is in use, we read its own
-# statistics, reset before the call; otherwise (NumPy, JAX, TensorFlow with
-# `TF_ENABLE_ONEDNN_OPTS=0`) we reset the kernel's resident-memory
-# high-water mark with `echo 5 > /proc/self/clear_refs` and read `VmHWM`
-# after the call. Both measure the bytes needed beyond the inputs and the
-# weights. Two limits: the allocator's statistics skip blocks of 256 KiB or
-# less (a separate pool serves them; the smallest grids read 0 bytes, which
-# the log-log plot leaves out), and on macOS or Windows neither method
-# exists, so memory is reported as `None` with a warning. Here are the two
-# measuring functions:
+# Peak memory is measured by `peak_memory`, in a way that depends on the allocator; the details are
+# folded below, and the two measuring functions follow.
+#
+# <details>
+# <summary><b>Aside: how peak memory is measured on a CPU</b> (click to open)</summary>
+#
+# <p>Peak memory on a CPU has no single portable counter, and the naive one fails. TensorFlow's default CPU
+# allocator on x86 Linux (oneDNN builds, Colab included) keeps freed memory in a pool, so the resident
+# memory of the process does not grow on a repeated call even when the call needs hundreds of megabytes.
+# Where that allocator is in use, we read its own statistics, reset before the call; otherwise (NumPy, JAX,
+# TensorFlow with <code>TF_ENABLE_ONEDNN_OPTS=0</code>) we reset the kernel's resident-memory high-water
+# mark with <code>echo 5 &gt; /proc/self/clear_refs</code> and read <code>VmHWM</code> after the call. Both
+# measure the bytes needed beyond the inputs and the weights.</p>
+#
+# <p>Two limits: the allocator's statistics skip blocks of 256 KiB or less (a separate pool serves them; the
+# smallest grids read 0 bytes, which the log-log plot leaves out), and on macOS or Windows neither method
+# exists, so memory is reported as <code>None</code> with a warning.</p>
+#
+# </details>
 
 # %%
 print(inspect.getsource(benchmarks._peak_tensorflow))
