@@ -208,7 +208,7 @@ for row in stem_rows:
     print(f"{row['model']:44s} {f'{side}x{side}':>7s} {row['params']:>10,d} "
           f"{stem_table[row['model']]['mflops']:7.1f} {row['images_per_s']:9.1f}")
 
-# %%
+# %% tags=["remove-input"]
 p2, p4, conv = (stem_table[label] for label in STEMS)
 display(Markdown(
     f"Patch 4 and the overlapping stem do {conv['mflops'] / p2['mflops']:.2f} times patch 2's work "
@@ -266,6 +266,12 @@ fig.tight_layout()
 
 # %% [markdown] tags=["remove-cell"]
 # *Figure: The learning-rate schedule of the recipe: linear warmup, then cosine decay.*
+
+# %% [markdown]
+# ### The keras-io example's settings against the recipe
+#
+# The keras-io example trains with a different, lighter recipe. The settings below are those its published
+# code uses; the book's column is read from `RECIPE`:
 
 # %%
 KERASIO_SETTINGS = {  # the keras-io example's published training settings
@@ -365,7 +371,7 @@ fig = evaluation.plot_learning_curves(log, reference=("keras-io, 20 epochs: 57.7
 # label-smoothed) and validation sets. The dashed line is the keras-io example's final validation accuracy
 # after its 20 epochs.*
 
-# %%
+# %% tags=["remove-input"]
 reached = evaluation.first_epoch_reaching(log, 0.5775)
 last10 = np.asarray(log["val_accuracy"][-10:]) * 100
 gap = (log["accuracy"][-1] - log["val_accuracy"][-1]) * 100
@@ -439,7 +445,7 @@ fig = viz.image_grid(x_test[worst], titles, ncols=8, size=1.5)
 # `focal_utils/weights/runs.csv` (the weights of the first two were replaced by the third's). The table and
 # the figure are built from those files.
 
-# %%
+# %% tags=["remove-input"]
 run_logs = {row["run"]: training.read_log(pretrained.WEIGHTS_DIR / row["log"]) for row in RUNS}
 lines = ["| run | model | augmentation | drop path | epochs | wall time | min/epoch | final train | final val | test |",
          "|---|---|---|---|---|---|---|---|---|---|"]
@@ -477,7 +483,7 @@ fig.tight_layout()
 # 2-core CPU; the dotted line marks the keras-io example's 57.75%. Right: training (dashed) and validation
 # (solid) accuracy per epoch of the two runs with the overlapping stem.*
 
-# %%
+# %% tags=["remove-input"]
 first, second, third = (run_logs[row["run"]] for row in RUNS)
 test = [float(row["test_accuracy"]) * 100 for row in RUNS]
 passed = evaluation.first_epoch_reaching(second, first["val_accuracy"][-1])
@@ -543,7 +549,7 @@ fig.tight_layout()
 # model, the same architecture with the keras-io example's grouped convolutions, and the keras-io model as
 # it is.*
 
-# %%
+# %% tags=["remove-input"]
 way, as_is = speedups["book / keras-io way (same architecture)"], speedups["book / keras-io as it is"]
 display(Markdown(
     f"On the same architecture, the grouped convolutions of the keras-io construction make a training step "
