@@ -277,18 +277,20 @@ fig.tight_layout()
 KERASIO_SETTINGS = {  # the keras-io example's published training settings
     "input": "resized to 48x48 (Resizing in the model)",
     "stem": "4x4 patches, non-overlapping (12x12 tokens)",
-    "focal levels": "1 (a 1x1 'convolution' per level, grouped)",
+    "focal levels": "1 level with a 1x1 kernel (grouped conv) + the global context",
+    "gates": "softmax over the levels",
     "optimiser": "AdamW, weight decay 1e-4 on every weight",
     "learning rate": "1e-4 peak, warmup + cosine",
     "gradient clipping": "clipnorm=1.0",
-    "loss": "cross-entropy, no label smoothing",
+    "loss": "cross-entropy on the softmax head's probabilities, no label smoothing",
     "regularisation": "random crop and flip (in the model), no stochastic depth",
-    "epochs, batch": "20 epochs, batch 256",
+    "epochs, batch": "20 epochs, batch 128",
 }
 OURS = {
     "input": f"32x32 as stored (the model standardises 0-255)",
     "stem": "7x7 stride-4 convolution, overlapping (8x8 tokens)",
-    "focal levels": "2 (3x3 and 5x5 depthwise) + the global context",
+    "focal levels": "2 levels, 3x3 and 5x5 depthwise + the global context",
+    "gates": "raw linear outputs (chapter 4)",
     "optimiser": f"AdamW, weight decay {RECIPE.weight_decay} except 1-D weights",
     "learning rate": f"{RECIPE.peak_lr:g} peak after {RECIPE.warmup_epochs:g} epoch warmup, cosine to {RECIPE.min_lr:g}",
     "gradient clipping": "none",
@@ -349,8 +351,9 @@ else:
 with open(pretrained.WEIGHTS_DIR / "runs.csv", newline="") as f:
     RUNS = list(csv.DictReader(f))  # the book's full runs; the last is the shipped one
 assert len(log["epoch"]) == RECIPE.epochs
+where = MACHINE if TRAIN == "full" else "the 2-core CPU (no GPU) that trained the shipped run"
 print(f"{len(log['epoch'])} epochs, wall time {log['elapsed_s'][-1] / 60:.1f} min, "
-      f"CPU time {log['cpu_s'][-1] / 60:.1f} min (measured on a 2-core CPU; no GPU)")
+      f"CPU time {log['cpu_s'][-1] / 60:.1f} min, measured on {where}")
 
 # %% [markdown]
 # The whole per-epoch log:
