@@ -101,6 +101,7 @@ test: $(SETUP)
 	@rm -f _build/timings.txt; mkdir -p _build
 	@export TIMINGS_FILE=$(CURDIR)/_build/timings.txt; \
 	if cifar=$$(scripts/cifar10_dir.sh $(BIN)/python) && \
+	   $(TIMED) "numbers in the prose come from the runs" $(BIN)/python scripts/check_prose_numbers.py && \
 	   $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
 	   $(TIMED) "package tests (KERAS_BACKEND=jax, backend-dependent files)" env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST) && \
 	   $(TIMED) "nbval over every notebook (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB) && \

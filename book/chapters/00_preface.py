@@ -14,9 +14,9 @@
 # %% [markdown]
 # # Preface
 #
-# This book takes one idea from a 2022 paper, *Focal Modulation Networks* {cite}`yang2022focal`, and builds
+# This book takes one idea from a 2022 paper, *Focal Modulation Networks* ([Yang et al., 2022](../bibliography.md)), and builds
 # it from nothing to a trained image classifier, one runnable step at a time. The idea is a replacement for
-# self-attention {cite}`vaswani2017attention` in vision models: instead of letting every token look at every
+# self-attention ([Vaswani et al., 2017](../bibliography.md)) in vision models: instead of letting every token look at every
 # other token, each token asks its surroundings for a summary and lets that summary *modulate* it. Every
 # chapter is a Jupyter notebook that you can read here, open in Colab, or run on a laptop; every piece of
 # code is checked against `focal_utils`, the small Keras 3 package that comes with the book.
@@ -64,7 +64,7 @@ print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
 # %% [markdown]
 # ## What focal modulation is
 #
-# A vision Transformer {cite}`dosovitskiy2021image` cuts an image into patches, turns each patch into a
+# A vision Transformer ([Dosovitskiy et al., 2021](../bibliography.md)) cuts an image into patches, turns each patch into a
 # vector (a *token*), and mixes information between tokens with self-attention. For a token $x_i$ among
 # $N$ tokens $X = (x_1, \dots, x_N)$, self-attention computes
 #
@@ -98,7 +98,7 @@ print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
 #
 # Nothing in this costs $N^2$: convolutions, a mean and per-token linear maps are all linear in the number
 # of tokens. FocalNets built from this operator match or beat attention-based vision Transformers of the
-# same size on ImageNet {cite}`yang2022focal`; the package keeps the paper's numbers:
+# same size on ImageNet ([Yang et al., 2022](../bibliography.md)); the package keeps the paper's numbers:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -147,10 +147,15 @@ ax.grid(True, which="major", alpha=0.3)
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Multiply-accumulates of one token mixer with C = 96 channels, for a square grid of tokens.
+# Attention grows with the square of the number of tokens, focal modulation linearly; the dotted lines
+# mark the four stages of FocalNet-T on a 224 x 224 image.*
+
 # %% [markdown]
 # At a 7 x 7 grid the two cost about the same; at 56 x 56, attention needs about sixteen times as many
 # multiply-accumulates, and that is before counting the memory its score matrices take. That is why vision Transformers either keep the grid coarse or
-# restrict attention to windows {cite}`liu2021swin`, and why an operator that is linear in the number of
+# restrict attention to windows ([Liu et al., 2021](../bibliography.md)), and why an operator that is linear in the number of
 # tokens is worth a book.
 #
 # ## Who this book is for
@@ -159,8 +164,8 @@ plt.show()
 # an MLP, a loss and an optimiser are familiar words), and have met attention at least once. It is also for
 # readers who know Transformers well and want to see, in code, what changes when attention goes away.
 #
-# You do not need a GPU. Every chapter runs top to bottom in under two minutes on a 2-core CPU, except the
-# training chapter, whose stored outputs come from a long run. The code is Keras 3 and runs on the
+# You do not need a GPU. Every chapter runs top to bottom on a 2-core CPU in minutes, and states its run time;
+# on a CPU the training chapter trains a short demonstration and then uses the shipped weights of its long run. The code is Keras 3 and runs on the
 # TensorFlow or the JAX backend; the book's notebooks use TensorFlow unless you set `KERAS_BACKEND` before
 # starting them.
 #
@@ -245,8 +250,8 @@ np.testing.assert_allclose(logits, keras.ops.convert_to_numpy(model(images, trai
 #
 # ## Acknowledgements and sources
 #
-# The model follows the official implementation of the paper {cite}`microsoft2022focalnet`; timm's version
-# {cite}`wightman2019timm` and the Keras example by Gosthipaty and Paul {cite}`kerasio2023focalnet` were
+# The model follows the official implementation of the paper ([Microsoft, 2022](../bibliography.md)); timm's version
+# ([Wightman, 2019](../bibliography.md)) and the Keras example by Gosthipaty and Paul ([Gosthipaty and Raha, 2023](../bibliography.md)) were
 # read for comparison, and where the Keras example departs from the paper the book says so. The layout of
 # the chapters owes much to *The Annotated Transformer* and *Dive into Deep Learning*: the idea, the code,
 # a run on real tensors, a check.

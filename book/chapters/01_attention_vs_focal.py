@@ -15,10 +15,10 @@
 # # 1. Self-attention vs. focal modulation
 #
 # Self-attention lets every token look at every other token. That is what
-# made the Transformer {cite}`vaswani2017attention` and the Vision
-# Transformer {cite}`dosovitskiy2021image` so general, and it is also why
+# made the Transformer ([Vaswani et al., 2017](../bibliography.md)) and the Vision
+# Transformer ([Dosovitskiy et al., 2021](../bibliography.md)) so general, and it is also why
 # their cost grows with the *square* of the number of tokens. Focal
-# modulation {cite}`yang2022focal` keeps the two ingredients, interaction
+# modulation ([Yang et al., 2022](../bibliography.md)) keeps the two ingredients, interaction
 # and aggregation, but swaps their order, and the cost becomes linear. This
 # chapter answers two questions: what exactly changes when the order is
 # swapped, and what it is worth on a real machine as the token grid grows
@@ -243,6 +243,12 @@ for ax in axes[[0, 2]]:
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Self-attention on the 16 tokens of a 16x16 photograph. Left: the tokens, 4x4-pixel patches.
+# Middle: the 16x16 attention weights of head 0, one row per query; this matrix is what grows as N
+# squared. Right: the row of the query marked in red, laid back on the 4x4 grid; every token receives some
+# weight.*
+
 # %% [markdown]
 # ## Focal modulation at a glance
 #
@@ -294,6 +300,26 @@ for ax, panel, title in zip(axes, panels, titles):
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: What focal modulation keeps per location for the same 16 tokens (untrained layer). The gates
+# are three 4x4 maps (levels 1 and 2 and the global level), the modulator is a 4x4 map of 48-channel
+# vectors, drawn as its L2 norm. Every map has one entry per token: nothing is N x N.*
+
+# %% [markdown]
+# Where does this layer sit? The picture below is drawn from the book's CIFAR-10 model itself, not by hand:
+# the stem turns the image into tokens, stages of blocks mix them, and every block holds one focal
+# modulation layer. Chapters 2 to 6 build these pieces in this order.
+
+# %% mystnb={"figure": {"caption": "The network this book builds (`focalnet_cifar`), drawn by `focal_utils.diagrams` from the model's own configuration: each stage is a stack of blocks, and each block holds one focal modulation layer, the layer of this chapter.", "name": "fig-network-overview"}}
+from focal_utils import diagrams
+
+fig, boxes = diagrams.draw_network(focal_utils.create_model("focalnet_cifar"))
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The network this book builds (`focalnet_cifar`), drawn by `focal_utils.diagrams` from the
+# model's own configuration: each stage is a stack of blocks, and each block holds one focal modulation
+# layer, the layer of this chapter.*
+
 # %% [markdown]
 # ## The cost argument
 #
@@ -303,7 +329,7 @@ plt.show()
 # **Self-attention.** The projections to $q, k, v$ and the output
 # projection cost $4NC^2$. The interaction computes $N^2$ scores of length
 # $d$ per head, $N^2 C$ over all heads, and the aggregation the same again
-# for the weighted sum: in total {cite}`liu2021swin`
+# for the weighted sum: in total ([Liu et al., 2021](../bibliography.md))
 #
 # $$
 # \Omega_\text{attention} = 4NC^2 + 2N^2C .
@@ -361,7 +387,7 @@ print(f"attention needs more MACs than focal modulation from N = {crossing} toke
 
 # %% [markdown]
 # At 7x7 the two are nearly even (1.13x); at 56x56 attention needs 15.7x the
-# MACs and its weights take 113 MiB per image against 2.3 MiB. Counting,
+# MACs, and its attention weights dwarf focal modulation's (the table above). Counting,
 # however, is not measuring: a CPU does not run every MAC at the same speed,
 # small tensors pay fixed costs per operation, and memory traffic matters as
 # much as arithmetic. So we measure.
@@ -389,20 +415,25 @@ print(f"attention needs more MACs than focal modulation from N = {crossing} toke
 # other: so the repeats go round-robin, one repeat of every layer and grid
 # per round, and a drift is shared by all of them.
 #
-# Peak memory on a CPU has no single portable counter, and the naive one
-# fails. TensorFlow's default CPU allocator on x86 Linux (oneDNN builds,
-# Colab included) keeps freed memory in a pool, so the resident memory of
-# the process does not grow on a repeated call even when the call needs
-# hundreds of megabytes. Where that allocator is in use, we read its own
-# statistics, reset before the call; otherwise (NumPy, JAX, TensorFlow with
-# `TF_ENABLE_ONEDNN_OPTS=0`) we reset the kernel's resident-memory
-# high-water mark with `echo 5 > /proc/self/clear_refs` and read `VmHWM`
-# after the call. Both measure the bytes needed beyond the inputs and the
-# weights. Two limits: the allocator's statistics skip blocks of 256 KiB or
-# less (a separate pool serves them; the smallest grids read 0 bytes, which
-# the log-log plot leaves out), and on macOS or Windows neither method
-# exists, so memory is reported as `None` with a warning. Here are the two
-# measuring functions:
+# Peak memory is measured by `peak_memory`, in a way that depends on the allocator; the details are
+# folded below, and the two measuring functions follow.
+#
+# <details>
+# <summary><b>Aside: how peak memory is measured on a CPU</b> (click to open)</summary>
+#
+# <p>Peak memory on a CPU has no single portable counter, and the naive one fails. TensorFlow's default CPU
+# allocator on x86 Linux (oneDNN builds, Colab included) keeps freed memory in a pool, so the resident
+# memory of the process does not grow on a repeated call even when the call needs hundreds of megabytes.
+# Where that allocator is in use, we read its own statistics, reset before the call; otherwise (NumPy, JAX,
+# TensorFlow with <code>TF_ENABLE_ONEDNN_OPTS=0</code>) we reset the kernel's resident-memory high-water
+# mark with <code>echo 5 &gt; /proc/self/clear_refs</code> and read <code>VmHWM</code> after the call. Both
+# measure the bytes needed beyond the inputs and the weights.</p>
+#
+# <p>Two limits: the allocator's statistics skip blocks of 256 KiB or less (a separate pool serves them; the
+# smallest grids read 0 bytes, which the log-log plot leaves out), and on macOS or Windows neither method
+# exists, so memory is reported as <code>None</code> with a warning.</p>
+#
+# </details>
 
 # %%
 print(inspect.getsource(memory._peak_tensorflow))
@@ -497,6 +528,12 @@ axes[1].set_title("peak memory of one forward pass")
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Forward time (left) and peak memory (right) of multi-head self-attention and focal modulation
+# with 96 channels, batch 4, as the token grid grows from 7x7 to 64x64, on log-log axes. Dashed lines: the
+# power laws fitted from 28x28 up, with their slopes in the legend: a slope of 2 means quadratic growth, 1
+# linear. Measured on this machine; the numbers vary from run to run.*
+
 # %% [markdown]
 # The numbers in the table and the figure change from run to run, and more so
 # on a shared machine, but their shape does not. The cell below checks only
@@ -541,13 +578,13 @@ print(f"attention is slower than focal modulation from {first_slower}x{first_slo
 # through main memory, and time grows faster than the arithmetic. Its
 # memory slope stays under 2: the projections and the output still take a
 # linear share, and at the largest grids the peak is barely more than one
-# copy of the $N \times N$ weights (768 MiB at 64x64), because TensorFlow
+# copy of the $N \times N$ weights (at the largest grid), because TensorFlow
 # lets element-wise steps such as the scaling and the softmax write into
 # their input's buffer when nothing else needs it. At 56x56, the first
 # stage of FocalNet-T, attention takes several times to an order of
-# magnitude more time, and some twenty times the memory, for the same job.
+# magnitude more time, and many times the memory, for the same job.
 # This is the cost that made Swin restrict attention to local windows
-# {cite}`liu2021swin`, and that focal modulation avoids by aggregating
+# ([Liu et al., 2021](../bibliography.md)), and that focal modulation avoids by aggregating
 # first: its global context comes from one average over the map, not from
 # $N^2$ comparisons.
 
@@ -571,8 +608,8 @@ print(f"attention is slower than focal modulation from {first_slower}x{first_slo
 #   from 28x28 up are close to 2 for attention and close to 1 for focal
 #   modulation, in time and in memory. The curves meet at the smallest
 #   grids, where fixed per-operation costs dominate; at 56x56 attention is
-#   several times to an order of magnitude slower and needs some twenty
-#   times the memory.
+#   several times to an order of magnitude slower and needs many times
+#   the memory.
 # - Measuring peak memory on a CPU needs care: pooling allocators hide
 #   reused memory from the process's resident size, so we read the
 #   allocator's statistics when it keeps them and `VmHWM` otherwise.
@@ -596,6 +633,8 @@ print(f"attention is slower than focal modulation from {first_slower}x{first_slo
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"dosovitskiy2021image", "liu2021swin", "vaswani2017attention", "yang2022focal"}
 # ```

@@ -78,7 +78,7 @@ print("keras", keras.__version__, "on", keras.backend.backend())
 # %% [markdown]
 # ## Pictures to work with
 #
-# The book's model is trained on CIFAR-10 {cite}`krizhevsky2009cifar`:
+# The book's model is trained on CIFAR-10 ([Krizhevsky, 2009](../bibliography.md)):
 # 32x32 colour pictures of ten kinds of objects. We want the same kind of
 # picture here without downloading anything, so we use photographs that ship
 # with matplotlib: Grace Hopper's portrait (whole, and a crop of the face)
@@ -92,6 +92,10 @@ image224 = load_sample_image("grace_hopper", size=224)
 fig = image_grid(list(images32) + [image224],
                  titles=[f"{n}\n32x32" for n in names] + ["grace_hopper\n224x224"])
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The pictures used in this chapter: three 32x32 images, the size of a CIFAR-10 sample, and a
+# 224x224 copy of the portrait, the size of an ImageNet input.*
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -121,13 +125,13 @@ print("per-channel std:                        ", x32.std(axis=(0, 1, 2)).round(
 # ## An image is a grid of patches
 #
 # The ViT paper put it in its title: an image is worth 16x16 words
-# {cite}`dosovitskiy2021image`. Cut an $H \times W$ image into $P \times P$
+# ([Dosovitskiy et al., 2021](../bibliography.md)). Cut an $H \times W$ image into $P \times P$
 # patches and you get $(H/P)(W/P)$ patches, each a vector of $P \cdot P
 # \cdot 3$ numbers. FocalNet's ImageNet models use $P = 4$ (a 224x224 image
 # becomes 56x56 tokens); the CIFAR-10 model of the next chapters uses
 # $P = 2$ (32x32 becomes 16x16 tokens), so that even its last stage keeps a
 # 4x4 grid of spatial context. Finer tokens cost compute, though:
-# {doc}`07_training` weighs them against training time on a CPU, and trains
+# [Chapter 7](07_training.ipynb) weighs them against training time on a CPU, and trains
 # a variant whose stem cuts 4x4 patches that overlap.
 #
 # The grid below is drawn on pixel boundaries: every cell holds exactly the
@@ -140,6 +144,10 @@ show_patches(images32[0], 4, ax=axes[1])
 exploded_patches(images32[0], 4, gap=1, ax=axes[2])
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The portrait at 32x32 cut into 2x2 patches (16x16 tokens, the book's CIFAR-10 model) and 4x4
+# patches (8x8 tokens, the ImageNet stem's patch size); right: the 4x4 patches pulled apart.*
 
 # %% [markdown]
 # Cutting patches is only a reshape. With `P = 4` a `(1, 32, 32, 3)` batch
@@ -188,7 +196,7 @@ print("patch (2, 5) = pixels [8:12, 20:24]: ok")
 # `kernel_size = strides = P` and no padding visits exactly the same
 # non-overlapping windows and computes exactly the same dot products, with
 # its kernel of shape $(P, P, C, D)$ being $W$ before flattening
-# {cite}`dosovitskiy2021image,trockman2022patches`. This is what the
+# ([Dosovitskiy et al., 2021](../bibliography.md); [Trockman and Kolter, 2023](../bibliography.md)). This is what the
 # package's `PatchEmbedding` does; here is its `call`:
 
 # %%
@@ -229,7 +237,7 @@ print(f"conv == matmul over flattened patches (max |diff| {max_diff:.1e})")
 # ## LayerNorm after the projection
 #
 # The official code follows the projection with a LayerNorm over the
-# channels of each token {cite}`ba2016layer` (epsilon $10^{-5}$; the
+# channels of each token ([Ba et al., 2016](../bibliography.md)) (epsilon $10^{-5}$; the
 # keras-io example uses $10^{-7}$). It gives every token zero mean and unit
 # variance across its channels before a learned scale and shift, whatever the
 # contrast of its patch. We check the layer against the formula and look at
@@ -310,7 +318,7 @@ print("stem -> stages -> norm == model.forward_features: ok")
 # convolution with stride 2 and padding 1: the stride, and so the grid of
 # tokens, is unchanged, but each token now looks a little beyond its own
 # patch. The official code exposes it as `use_conv_embed`
-# {cite}`microsoft2022focalnet`, and so does `focal_utils`; it is off in the
+# ([Microsoft, 2022](../bibliography.md)), and so does `focal_utils`; it is off in the
 # models whose parameter counts we reproduce.
 #
 # We measure which pixels each token depends on, rather than argue it: the
@@ -365,6 +373,11 @@ for ax, name in zip(axes, ["patches 4x4/4", "overlapping 7x7/4, pad 2"]):
     ax.set_yticks([])
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Measured input pixels of two neighbouring tokens (red: left token only, blue: right token only,
+# purple: both), for the non-overlapping 4x4 stem and the overlapping 7x7 stride-4 stem. With overlap,
+# neighbouring tokens share a 3-pixel-wide band.*
 
 # %% [markdown]
 # The price is small: a 7x7x3 kernel instead of 4x4x3 (9,472 instead of
@@ -437,6 +450,11 @@ for ax in axes.flat:
     ax.set_yticks([])
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: A randomly initialised 4x4 patch embedding applied to the 224x224 portrait (56x56 tokens).
+# Left: the input and the brightness of each patch. Right: five of the 64 channels, before (top) and after
+# (bottom) the LayerNorm; red is positive, blue negative, each panel on its own symmetric scale.*
 
 # %% [markdown]
 # Many raw channels look like the portrait itself, in positive or negative:
@@ -540,6 +558,8 @@ print("image_size=40 is fine:", tuple(create_model("focalnet_cifar", image_size=
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"ba2016layer", "dosovitskiy2021image", "krizhevsky2009cifar", "microsoft2022focalnet", "trockman2022patches"}
 # ```

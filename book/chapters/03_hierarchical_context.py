@@ -83,7 +83,7 @@ print("keras", keras.__version__, "on", keras.backend.backend())
 # ## The paper's idea
 #
 # For a token $x_i$ the FocalNet paper writes focal modulation as
-# {cite}`yang2022focal`
+# ([Yang et al., 2022](../bibliography.md))
 #
 # $$
 # y_i = q(x_i) \odot h\Big(\sum_{\ell=1}^{L+1} g_i^{\ell} \, z_i^{\ell}\Big),
@@ -105,8 +105,14 @@ print("keras", keras.__version__, "on", keras.backend.backend())
 # $k_\ell = \text{focal\_factor} \cdot (\ell - 1) + \text{focal\_window}$: 3,
 # 5 and 7 with the defaults (`focal_window=3`, `focal_factor=2`). Because
 # each level convolves the previous level's output, the region a level sees
-# grows faster than its own kernel. (The paper counts levels from 1; the
-# code, and the rest of this chapter, from 0.)
+# grows faster than its own kernel.
+#
+# **How the book counts.** Focal levels are counted as in the paper, from 1: level 1 is the first
+# depthwise convolution (3x3), level $L$ the last, level $L + 1$ the global one, and $Z^0$ the projected
+# input they start from. Python counts from 0, so in code the gate of level $\ell$ is `gates[..., ℓ - 1]`
+# and its kernel `kernel_sizes[ℓ - 1]`. Stages and blocks are counted from 0 everywhere, in the text, the
+# figures and the code's keys (`stage_0/block_0` is the first block of the first stage), because they
+# exist only in code. Every chapter uses these two conventions.
 #
 # ## Tokens to work on
 #
@@ -207,7 +213,7 @@ def gelu_exact(v):
 
 # %% [markdown]
 # Each level takes the previous level's output, applies its depthwise
-# kernel and the exact GELU {cite}`hendrycks2016gelu`. We print the shapes
+# kernel and the exact GELU ([Hendrycks and Gimpel, 2016](../bibliography.md)). We print the shapes
 # and the parameter count of each level and compare with the layer.
 
 # %%
@@ -217,7 +223,7 @@ for level, focal_layer in enumerate(layer.focal_layers):
     kernel = ops.convert_to_numpy(focal_layer.kernel)
     z = gelu_exact(depthwise_same(z, kernel))
     levels_by_hand.append(z)
-    print(f"level {level}: kernel {kernel.shape}  ({kernel.size:5d} weights)  "
+    print(f"level {level + 1}: kernel {kernel.shape}  ({kernel.size:5d} weights)  "
           f"Z^{level} {z0.shape if level == 0 else levels_by_hand[level - 1].shape}"
           f" -> Z^{level + 1} {z.shape}")
 
@@ -225,7 +231,7 @@ for level, focal_layer in enumerate(layer.focal_layers):
 for level, (mine, ref) in enumerate(zip(levels_by_hand, parts["levels"])):
     np.testing.assert_allclose(mine, ops.convert_to_numpy(ref), rtol=1e-4, atol=1e-5)
     rel = np.abs(mine - ops.convert_to_numpy(ref)).max() / np.abs(mine).max()
-    print(f"level {level}: numpy depthwise conv + exact GELU == layer "
+    print(f"level {level + 1}: numpy depthwise conv + exact GELU == layer "
           f"(max |diff| / max |value| = {rel:.1e})")
 
 # %% [markdown]
@@ -233,12 +239,12 @@ for level, (mine, ref) in enumerate(zip(levels_by_hand, parts["levels"])):
 #
 # GELU is $x \, \Phi(x)$ with $\Phi$ the standard normal CDF. Its paper also
 # gives a cheaper approximation, $0.5\,x\,\big(1 + \tanh[\sqrt{2/\pi}\,(x +
-# 0.044715\,x^3)]\big)$ {cite}`hendrycks2016gelu`. PyTorch's `nn.GELU()`,
+# 0.044715\,x^3)]\big)$ ([Hendrycks and Gimpel, 2016](../bibliography.md)). PyTorch's `nn.GELU()`,
 # which the official FocalNet uses everywhere, is the exact one by default.
 # Keras is split: `keras.activations.gelu` defaults to exact, but
 # `keras.ops.gelu` defaults to `approximate=True`, the tanh form. The keras-io
 # example calls `keras.ops.gelu` for its global level and so gets the
-# approximation without asking for it {cite}`kerasio2023focalnet`. The
+# approximation without asking for it ([Gosthipaty and Raha, 2023](../bibliography.md)). The
 # package always passes `approximate=False`.
 
 # %%
@@ -253,7 +259,7 @@ print(f"max |tanh - exact| on [-6, 6]: {np.abs(diff).max():.2e} at x = {grid[wor
 np.testing.assert_allclose(gelu_exact(grid), exact, atol=1e-6)
 print("our gelu_exact == keras.ops.gelu(approximate=False): ok")
 
-# %% mystnb={"figure": {"caption": "Left: exact GELU and its tanh approximation, indistinguishable at this scale. Right: their difference, at most about 5e-4.", "name": "fig-gelu"}}
+# %% mystnb={"figure": {"caption": "Left: exact GELU and its tanh approximation, indistinguishable at this scale. Right: their difference, small but not zero.", "name": "fig-gelu"}}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 axes[0].plot(grid, exact, label="exact: x Phi(x)")
 axes[0].plot(grid, approx, "--", label="tanh approximation")
@@ -265,6 +271,10 @@ axes[1].set_xlabel("x")
 axes[1].set_title("tanh approximation - exact", fontsize=9)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Left: exact GELU and its tanh approximation, indistinguishable at this scale. Right: their
+# difference, small but not zero.*
 
 # %% [markdown]
 # The two agree to within $5 \cdot 10^{-4}$, and far better near 0 (both
@@ -288,7 +298,7 @@ def run_levels(approximate):
 
 
 for level, (e, a) in enumerate(zip(run_levels(False), run_levels(True))):
-    print(f"level {level}: tanh vs exact GELU, relative difference "
+    print(f"level {level + 1}: tanh vs exact GELU, relative difference "
           f"{np.linalg.norm(a - e) / np.linalg.norm(e):.1e}, max |diff| {np.abs(a - e).max():.1e}")
 
 # %% [markdown]
@@ -358,10 +368,15 @@ for row, image in enumerate(images):
         norm = np.linalg.norm(ctx[row], axis=-1)
         overlay(image, norm, ax=axes[row, col], alpha=0.6, cmap="viridis",
                 title=("Z^0 (projection)" if col == 1 else
-                       f"level {col - 2}: k={layer.kernel_sizes[col - 2]}") if row == 0 else None)
+                       f"level {col - 1}: k={layer.kernel_sizes[col - 2]}") if row == 0 else None)
 axes[0, 0].set_title("input", fontsize=9)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Length of the context vector per token, for the projected context Z^0 and the three focal
+# levels of an untrained layer, drawn over the 32x32 pictures (bilinear upsampling, registered on the
+# image's pixel grid). Each level blurs more than the one before.*
 
 # %% [markdown]
 # ## How far each level sees: measured receptive fields
@@ -395,7 +410,7 @@ for level, kernel in enumerate(layer.kernel_sizes):
                            shape, centre)
     grads.append(grad)
     measured = receptive_field_extent(grad)
-    print(f"level {level}: kernel {kernel}  theory {theory[level]}x{theory[level]} "
+    print(f"level {level + 1}: kernel {kernel}  theory {theory[level]}x{theory[level]} "
           f"(radius {radius})  measured {measured[0]}x{measured[1]} "
           f"(radius {receptive_field_radius(grad, centre)})")
     assert measured == (theory[level], theory[level]) == (2 * radius + 1,) * 2
@@ -415,17 +430,22 @@ assert receptive_field_extent(grad_global) == receptive_field_extent(grad_layer)
 # %% mystnb={"figure": {"caption": "Measured receptive field of the centre token (cross) at each focal level and at the global level: the absolute gradient of the level's output at the centre with respect to the 32x32 input tokens, normalised per panel. Dashed squares: the theoretical reach 3x3, 7x7 and 13x13.", "name": "fig-rf"}}
 fig = receptive_field_plot(
     grads + [grad_global],
-    titles=[f"level {l}: k={k}, {s}x{s}" for l, (k, s) in
+    titles=[f"level {l + 1}: k={k}, {s}x{s}" for l, (k, s) in
             enumerate(zip(layer.kernel_sizes, theory))] + ["global level: 32x32"],
     sizes=theory + [None])
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Measured receptive field of the centre token (cross) at each focal level and at the global
+# level: the absolute gradient of the level's output at the centre with respect to the 32x32 input tokens,
+# normalised per panel. Dashed squares: the theoretical reach 3x3, 7x7 and 13x13.*
 
 # %% [markdown]
 # Two things show beyond the reach. Inside its square, the gradient is not
 # uniform: a token near the centre reaches the output through many paths
 # through the stacked kernels, a token at the border of the square through
 # only one. This is the *effective* receptive field of Luo et al.
-# {cite}`luo2016understanding`, which for a deep stack of convolutions is
+# ([Luo et al., 2016](../bibliography.md)), which for a deep stack of convolutions is
 # roughly Gaussian and smaller than the theoretical one. And the global level
 # weighs the tokens at the image border less: with zero padding, they enter
 # fewer of the convolution windows that the mean averages.
@@ -445,16 +465,21 @@ for level, grad in enumerate(grads):
     profile = profile / profile[0]
     inner = grad[ring <= r // 2].sum() / grad.sum()
     area = (2 * (r // 2) + 1) ** 2 / theory[level] ** 2
-    print(f"level {level}: mean |grad| on the outermost ring = {profile[-1]:.2f} x centre; "
+    print(f"level {level + 1}: mean |grad| on the outermost ring = {profile[-1]:.2f} x centre; "
           f"the inner {2 * (r // 2) + 1}x{2 * (r // 2) + 1} holds {inner:.0%} of the gradient "
           f"({area:.0%} of the area)")
-    ax.semilogy(np.arange(r + 1), profile, marker="o", color=f"C{level}", label=f"level {level}")
+    ax.semilogy(np.arange(r + 1), profile, marker="o", color=f"C{level}", label=f"level {level + 1}")
     ax.axvline(r, color=f"C{level}", lw=0.7, ls="--")
 ax.set_xlabel("Chebyshev distance d from the centre token")
 ax.set_ylabel("mean |gradient| on ring d / centre")
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Mean absolute gradient on each ring at Chebyshev distance d from the centre token, relative to
+# the centre, for the three focal levels (log scale). Dashed lines: the theoretical radius of each level;
+# beyond it the gradient is exactly zero.*
 
 # %% [markdown]
 # ## Comparing focal levels
@@ -490,21 +515,25 @@ fig = receptive_field_plot(
     sizes=[v[1] for v in comparison.values()])
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Measured receptive field of the last local level for focal_level = 1 to 4 (kernels 3; 3,5;
+# 3,5,7; 3,5,7,9), 32x32 input tokens. Dashed squares: the theoretical reach 3, 7, 13 and 21.*
+
 # %% [markdown]
 # On the 16x16 token grid of the book's CIFAR-10 model, two levels already
 # reach 7x7 tokens and three reach 13x13, most of the image; the global
 # level covers the rest. On ImageNet's 56x56 grid of the first stage, the
 # local levels cover a small neighbourhood and the global level is the only
-# long-range path, until downsampling shrinks the grid: at stage 4 (7x7
-# tokens) a 13x13 reach covers everything.
+# long-range path, until downsampling shrinks the grid: at the last stage,
+# stage 3 (7x7 tokens), a 13x13 reach covers everything.
 #
 # ## Summary
 #
 # - One linear projection `f` produces the query ($C$), the initial context
 #   $Z^0$ ($C$) and $L + 1$ gates, split in that order.
 # - Level $\ell$ is a depthwise convolution with kernel
-#   $\text{focal\_factor}\cdot\ell + \text{focal\_window}$ (3, 5, 7) applied to
-#   level $\ell - 1$'s output, followed by the exact GELU; the global level is
+#   $\text{focal\_factor}\cdot(\ell - 1) + \text{focal\_window}$ (3, 5, 7) applied to
+#   level $\ell - 1$'s output ($Z^0$ for level 1), followed by the exact GELU; the global level is
 #   GELU of the spatial mean of the last level. Rebuilt in numpy from the
 #   layer's weights, every intermediate and the layer's output match
 #   `FocalModulation` to float32 precision.
@@ -513,7 +542,7 @@ plt.show()
 #   package always asks for `approximate=False`.
 # - The measured receptive fields are exactly the theoretical squares, 3x3,
 #   7x7 and 13x13 (radius $\sum_{i \le \ell} \lfloor k_i/2 \rfloor$), with
-#   more weight near the centre (at level 2 the inner 7x7 carries about half
+#   more weight near the centre (at level 3 the inner 7x7 carries about half
 #   of the gradient on 29% of the area); the global level and the layer
 #   output see the whole input.
 # - Stacking small depthwise kernels reaches far for few weights (83 per
@@ -537,6 +566,8 @@ plt.show()
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"hendrycks2016gelu", "kerasio2023focalnet", "luo2016understanding", "yang2022focal"}
 # ```

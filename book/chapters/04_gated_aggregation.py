@@ -21,7 +21,7 @@
 # 1x1 convolution) and one multiplication. We build the layer step by step with the weights of a real
 # `FocalModulation` layer, check every step against the package, and then look at a design decision that
 # is easy to miss: the gates are raw numbers, not a softmax. You need Chapter 3 (the context levels) and
-# the notation of Chapter 1 (query, context, modulator). The code cells run in about 20 seconds on a
+# the notation of Chapter 1 (query, context, modulator). The chapter runs in under a minute on a
 # 2-core CPU.
 
 # %%
@@ -72,7 +72,7 @@ def to_np(x):
 # %% [markdown]
 # ## The equation
 #
-# For a token $x_i$ with $C$ channels, focal modulation computes {cite}`yang2022focal`
+# For a token $x_i$ with $C$ channels, focal modulation computes ([Yang et al., 2022](../bibliography.md))
 #
 # $$
 # y_i = q(x_i) \odot h\Big(\sum_{\ell=1}^{L+1} g_i^{\ell} \, z_i^{\ell}\Big).
@@ -93,6 +93,21 @@ def to_np(x):
 #
 # So the token is never compared with other tokens, as in attention; it is *scaled*, channel by channel,
 # by a summary of its surroundings.
+
+# %% [markdown]
+# The same computation as a picture, drawn from a layer's own configuration (its kernel sizes, its number of
+# gates, its options), so that it changes if the layer does:
+
+# %% mystnb={"figure": {"caption": "The focal modulation layer, drawn by `focal_utils.diagrams` from a `FocalModulation` layer with two focal levels: one projection gives the query, the initial context and the gates; each level's context is weighted by its gate and summed; $h$ turns the sum into the modulator, which scales the query.", "name": "fig-modulation-diagram"}}
+from focal_utils import diagrams
+
+fig, boxes = diagrams.draw_modulation(FocalModulation(focal_level=2, name="modulation"))
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The focal modulation layer, drawn by `focal_utils.diagrams` from a `FocalModulation` layer with
+# two focal levels: one projection gives the query, the initial context and the gates; each level's
+# context is weighted by its gate and summed; $h$ turns the sum into the modulator, which scales the
+# query.*
 
 # %% [markdown]
 # ## A real input
@@ -236,7 +251,7 @@ for name, mine, theirs in [("output", out_by_hand, out_pkg), ("gates", gates, ma
 
 # %% [markdown]
 # The official visualisations show one map per gate and the modulator as its L2 norm over channels
-# {cite}`yang2022focal`. {numref}`fig-gate-maps` draws them for our first image. The weights are untrained,
+# ([Yang et al., 2022](../bibliography.md)). [The figure](#fig-gate-maps) draws them for our first image. The weights are untrained,
 # so these maps show the machinery, not learned focus: the gates follow the colours of the input, because
 # `f` is a random linear function of each token. Chapter 8 draws the same maps for the trained model.
 
@@ -259,11 +274,16 @@ for ax in axes:
 plt.tight_layout()
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: One input image (left), its three raw gate maps (levels 1 and 2 and the global level) and the
+# L2 norm of the modulator, for the first block of the untrained CIFAR-10 model. Gates can be negative
+# (blue); each map has its own colour scale, centred on zero.*
+
 # %% [markdown]
 # ## Why there is no softmax on the gates
 #
 # Gates that weigh $L + 1$ alternatives look like attention weights, and attention weights go through a
-# softmax. The keras-io example of focal modulation does exactly that {cite}`kerasio2023focalnet` (its comment
+# softmax. The keras-io example of focal modulation does exactly that ([Gosthipaty and Raha, 2023](../bibliography.md)) (its comment
 # says "for numerical stability"). The official implementation does not, and its README lists it as a feature:
 #
 # > It does not need softmax, multiple attention heads, feature map rolling or unfolding, etc.
@@ -339,7 +359,7 @@ assert norms["raw"].max() > 10 * norms["raw"].min()
 
 # %% [markdown]
 # Near $c = 0$ the raw modulator is smallest: gates of opposite signs cancel part of each other's context, and
-# the bias of `h` starts at zero. In {numref}`fig-gate-shift` the raw curve is V-shaped: a negative shift makes
+# the bias of `h` starts at zero. In [the figure](#fig-gate-shift) the raw curve is V-shaped: a negative shift makes
 # all gates negative and the modulator grows again, with the context subtracted. The softmax curve is flat: no
 # bias can turn the context up or down.
 
@@ -353,6 +373,11 @@ ax.grid(alpha=0.3)
 ax.legend()
 plt.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Mean L2 norm of the modulator when the same constant is added to all gate logits. Raw gates
+# (official) let the layer turn its context up, down or negative; softmax gates (keras-io) are blind to a
+# common shift.*
 
 # %% [markdown]
 # **Coupling, measured.** Now raise the gate of level 1 alone by 2. With raw gates only that gate moves;
@@ -400,6 +425,8 @@ for name, layer in (("raw", mod), ("softmax", soft)):
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"kerasio2023focalnet", "yang2022focal"}
 # ```

@@ -19,7 +19,7 @@
 # stochastic depth). This chapter assembles the FocalNet block from those parts, measures what each trick
 # does at initialisation, stacks blocks into a stage with downsampling, and then uses everything to measure,
 # on real numbers, how the keras-io example of focal modulation departs from the official design. You need
-# Chapter 4 (the modulation layer) and Chapter 2 (patch embedding). The code cells run in about 40 seconds on a
+# Chapter 4 (the modulation layer) and Chapter 2 (patch embedding). The chapter runs in about 30 seconds on a
 # 2-core CPU.
 
 # %%
@@ -86,8 +86,8 @@ def rel_change(y, x):
 # ## The block
 #
 # A FocalNet block is a Transformer block with self-attention replaced by focal modulation
-# {cite}`yang2022focal`. In the default *pre-norm* form each of its two branches normalises its input with a
-# LayerNorm {cite}`ba2016layer`, transforms it, and adds the result back to the residual stream:
+# ([Yang et al., 2022](../bibliography.md)). In the default *pre-norm* form each of its two branches normalises its input with a
+# LayerNorm ([Ba et al., 2016](../bibliography.md)), transforms it, and adds the result back to the residual stream:
 #
 # $$
 # x \leftarrow x + \mathrm{DropPath}\big(\gamma_1 \odot \mathrm{FM}(\mathrm{LN}_1(x))\big), \qquad
@@ -97,6 +97,16 @@ def rel_change(y, x):
 # The MLP is `fc1` (4x wider), exact GELU, dropout, `fc2`, dropout. $\gamma_1, \gamma_2$ are LayerScale
 # vectors and DropPath is stochastic depth; both come later in this chapter and are off by default. Here is
 # the package's `call`:
+
+# %% mystnb={"figure": {"caption": "A FocalNet block of the book's CIFAR-10 model (stage 0, block 0), drawn by `focal_utils.diagrams` from the block itself: two residual branches, focal modulation then the MLP, each after a LayerNorm (the pre-norm form).", "name": "fig-block-diagram"}}
+from focal_utils import diagrams
+
+fig, boxes = diagrams.draw_block(focal_utils.create_model("focalnet_cifar").stages[0].blocks[0])
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: A FocalNet block of the book's CIFAR-10 model (stage 0, block 0), drawn by
+# `focal_utils.diagrams` from the block itself: two residual branches, focal modulation then the MLP, each
+# after a LayerNorm (the pre-norm form).*
 
 # %%
 print(inspect.getsource(FocalNetBlock.call))
@@ -130,7 +140,7 @@ print("max |by hand - package| = %.1e" % np.abs(to_np(by_hand) - to_np(out)).max
 #
 # ## LayerScale: start every block near the identity
 #
-# LayerScale {cite}`touvron2021going` multiplies each branch output by a learnable per-channel vector
+# LayerScale ([Touvron et al., 2021](../bibliography.md)) multiplies each branch output by a learnable per-channel vector
 # $\gamma$ initialised to a small value (FocalNet uses $10^{-4}$ for its larger models). A freshly built block
 # then passes its input through almost untouched, and the network learns how much each branch should
 # contribute. We build two blocks with identical weights, one with LayerScale, and measure
@@ -170,7 +180,7 @@ for flag in (False, True):
 # %% [markdown]
 # ## Stochastic depth: drop whole branches while training
 #
-# Stochastic depth {cite}`huang2016deep` drops the residual branch of a block for a random subset of the
+# Stochastic depth ([Huang et al., 2016](../bibliography.md)) drops the residual branch of a block for a random subset of the
 # samples in a batch: the sample then skips the block. The survivors are scaled by $1/(1-p)$ so that the
 # *expected* output is unchanged, and at inference nothing is dropped. FocalNet lets the drop probability grow
 # linearly with depth, from 0 at the first block to `drop_path_rate` at the last, because early blocks compute
@@ -197,6 +207,10 @@ ax.legend(title="colour = stage")
 ax.grid(alpha=0.3)
 plt.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Stochastic depth rates of the CIFAR-10 model (drop_path_rate 0.1, depths 2/3/2) and of
+# FocalNet-T (0.2, depths 2/2/6/2): a linear ramp over all blocks, split by stage.*
 
 # %% [markdown]
 # Now the behaviour of the layer itself. We send a batch of 10,000 "branch outputs" filled with ones through
@@ -259,7 +273,7 @@ for i, stage in enumerate(model.stages):
 # %% [markdown]
 # ## Where the keras-io example differs, on real numbers
 #
-# The keras-io example "Focal Modulation: A replacement for Self-Attention" {cite}`kerasio2023focalnet` is the
+# The keras-io example "Focal Modulation: A replacement for Self-Attention" ([Gosthipaty and Raha, 2023](../bibliography.md)) is the
 # best-known Keras implementation. `focal_utils.kerasio` re-implements it faithfully (its Keras 3 version,
 # quirks included) so that we can measure it. Its module docstring lists every departure; here are the ones
 # that change the architecture.
@@ -316,6 +330,11 @@ for ax, diff, title in zip(axes, [kio_maps[0], book_maps[0], book_maps[1]],
     ax.set_yticks([])
 plt.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Which tokens of each focal level change when one token (8, 8) of the context input changes. The
+# keras-io example's only level is a 1x1 convolution, so nothing spreads; the book's levels reach 3x3 and
+# then 7x7 tokens.*
 
 # %% [markdown]
 # The only way a token sees its neighbours in the example is the global level (the image mean) and the
@@ -457,6 +476,8 @@ assert kio.count_params() == kerasio.KERASIO_NUM_PARAMS == 2_446_680
 #
 # ## References
 #
+# Full entries with every chapter that cites them: the [bibliography](../bibliography.md).
+#
 # ```{bibliography}
-# :filter: docname in docnames
+# :filter: key in {"ba2016layer", "huang2016deep", "kerasio2023focalnet", "touvron2021going", "yang2022focal"}
 # ```
