@@ -29,7 +29,7 @@ import matplotlib
 import numpy as np
 
 from focal_utils.evaluation import softmax
-from focal_utils.interpretation import block_label, block_panels, panel_names
+from focal_utils.interpretation import all_panels, block_label, panel_names
 from focal_utils.maps import modulation_maps
 from focal_utils.viz import upsample_map
 
@@ -122,7 +122,8 @@ def render_frame(image, low_res, opacity, size=128, cmap="jet"):
 
     Args:
         image: ``(H, W, 3)`` image (uint8, or floats in [0, 1] or 0-255).
-        low_res: ``(h, w)`` map; scaled to its own min-max range.
+        low_res: ``(h, w)`` map; scaled to its own min-max range. An all-NaN
+            map (a focal level this block does not have) shows the image alone.
         opacity: weight of the map in [0, 1] (0: the image alone).
         size: side of the frame in pixels; a multiple of the image side keeps
             pixels square.
@@ -134,6 +135,8 @@ def render_frame(image, low_res, opacity, size=128, cmap="jet"):
     rows = np.arange(size) * height // size
     cols = np.arange(size) * width // size
     base = image[rows][:, cols].astype("float32") / 255.0
+    if np.isnan(low_res).all():
+        return np.round(255.0 * base).astype("uint8")
     up = upsample_map(low_res, (size, size))
     span = float(up.max() - up.min())
     up = (up - up.min()) / span if span > 0 else np.zeros_like(up)
@@ -257,9 +260,9 @@ class GateExplorer(widgets.VBox):
             return
         maps, logits = modulation_maps(self.model, self.images[todo], return_logits=True)
         probs = softmax(logits)
+        panels = all_panels(maps)  # one layout for every block (panel_names(model))
         for n, i in enumerate(todo):
-            self._maps[i] = {key: block_panels({k: v[n:n + 1] for k, v in block.items()})[0]
-                             for key, block in maps.items()}
+            self._maps[i] = {key: block[n] for key, block in panels.items()}
             self._predictions[i] = (int(probs[n].argmax()), float(probs[n].max()))
         if self.mode == "live":
             while len(self._maps) > LIVE_CACHE:

@@ -200,3 +200,20 @@ def test_progress_bar_stores_its_final_count(monkeypatch):
 
     terminal = fw.progress_bar(total=1, disable=True)
     assert not isinstance(terminal, tqdm.notebook.tqdm) and isinstance(terminal, tqdm.std.tqdm)
+
+
+def test_blocks_with_fewer_levels_show_the_image_where_a_level_is_missing():
+    """Stages with focal levels (2, 3): every block shares one panel layout, the
+    global gate and modulator stay the last two panels, and the missing third
+    level of a 2-level block shows the image alone."""
+    model = create_model("focalnet_cifar", depths=(1, 1), embed_dim=16, num_classes=3,
+                         focal_levels=(2, 3))
+    images = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3)).astype("uint8")
+    explorer = fw.GateExplorer(model, images, mode="live", size=64)
+    assert explorer.panel_names == interpretation.panel_names(model)
+    assert explorer.panel_names[-2:] == ["global gate", "modulator norm"]
+    blank = explorer.frame_array(0, 0, 2, 0.9)  # stage 0 has no level 3
+    np.testing.assert_array_equal(blank, explorer.frame_array(0, 0, 2, 0.0))
+    drawn = explorer.frame_array(0, 1, 2, 0.9)  # stage 1 has one
+    assert not np.array_equal(drawn, explorer.frame_array(0, 1, 2, 0.0))
+    explorer.close()
