@@ -13,6 +13,7 @@ from focal_utils.layers.common import (
     gelu,
     layer_norm,
 )
+from focal_utils.layers.depthwise import depthwise_conv
 
 GATE_ACTIVATIONS = (None, "softmax")
 
@@ -125,7 +126,9 @@ class FocalModulation(keras.layers.Layer):
         # hierarchical contextualisation and gated aggregation
         ctx_all = 0.0
         for level, focal_layer in enumerate(self.focal_layers):
-            ctx = gelu(focal_layer(ctx))
+            # depthwise_conv: the layer's kernel, computed the fastest way
+            # for the backend (shifted multiply-adds on JAX; issue 19)
+            ctx = gelu(depthwise_conv(focal_layer, ctx))
             ctx_all = ctx_all + ctx * gates[..., level:level + 1]
         ctx_global = gelu(ops.mean(ctx, axis=(1, 2), keepdims=True))
         ctx_all = ctx_all + ctx_global * gates[..., self.focal_level:]
