@@ -15,6 +15,7 @@ from focal_utils.layers.common import (
     gelu,
     layer_norm,
 )
+from focal_utils.layers.depthwise import depthwise_conv
 
 GATE_ACTIVATIONS = (None, "softmax")
 
@@ -140,10 +141,7 @@ class FocalModulation(keras.layers.Layer):
         channels = input_shape[-1]
         self.f = dense(2 * channels + self.focal_level + 1, "f", self.use_bias)
         # h is the official 1x1 Conv2d: on channels-last tokens, a Dense.
-        self.h = keras.layers.Dense(
-            channels, use_bias=self.use_bias, kernel_initializer=conv_initializer(),
-            name="h",
-        )
+        self.h = dense(channels, "h", self.use_bias, kernel_initializer=conv_initializer())
         self.proj = dense(channels, "proj")
         self.f.build(input_shape)
         for layer in self.focal_layers:
@@ -165,7 +163,9 @@ class FocalModulation(keras.layers.Layer):
         # hierarchical contextualisation and gated aggregation
         levels, ctx, ctx_all = [], context, 0.0
         for level, focal_layer in enumerate(self.focal_layers):
-            ctx = gelu(focal_layer(ctx))
+            # depthwise_conv: the layer's kernel, computed the fastest way
+            # for the backend (shifted multiply-adds on JAX)
+            ctx = gelu(depthwise_conv(focal_layer, ctx))
             levels.append(ctx)
             ctx_all = ctx_all + ctx * gates[..., level:level + 1]
         ctx_global = gelu(ops.mean(ctx, axis=(1, 2), keepdims=True))

@@ -36,6 +36,7 @@ from focal_utils.layers.common import (
     dense_initializer,
     gelu,
 )
+from focal_utils.layers.depthwise import depthwise_conv
 from focal_utils.layers.focal_modulation import FocalModulation
 
 MIXERS = ("focal_modulation", "attention", "window_attention", "dwconv", "pooling")
@@ -215,7 +216,7 @@ class DepthwiseContext(FocalModulation):
         ctx = self.f(x)
         ctx_all = 0.0
         for focal_layer in self.focal_layers:
-            ctx = gelu(focal_layer(ctx))
+            ctx = gelu(depthwise_conv(focal_layer, ctx))
             ctx_all = ctx_all + ctx
         ctx_all = ctx_all + gelu(ops.mean(ctx, axis=(1, 2), keepdims=True))
         if self.normalize_modulator:
