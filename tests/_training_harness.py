@@ -58,8 +58,8 @@ def splits(n_train=48, n_val=32, seed=0):
 
 
 def recipe(training, **changes):
-    return dataclasses.replace(training.FULL, epochs=EPOCHS, batch_size=16,
-                               warmup_epochs=0.5, **changes)
+    settings = dict(epochs=EPOCHS, batch_size=16, warmup_epochs=0.5)
+    return dataclasses.replace(training.FULL, **{**settings, **changes})
 
 
 class FaultInjector:
