@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-EPOCHS = 4
+EPOCHS = 3
 MODES = ("partial", "before", "after")
 
 
