@@ -273,6 +273,9 @@ class Checkpointer(keras.callbacks.Callback):
     def _start_fresh(self):
         _, rows = read_rows(self.workdir)
         best = os.path.join(self.workdir, BEST)
+        # A first epoch killed before its commit leaves its log row (written
+        # first) but never best.keras (moved in after the commit).
+        rows = [r for r in rows if r[0] != "0"]
         if rows or os.path.exists(best):
             raise ResumeError(
                 f"The work folder {self.workdir!r} holds "

@@ -24,6 +24,11 @@ import pytest
 import _training_harness as harness
 from focal_utils import checkpoints, data, registry, training
 
+# The checkpoint logic is backend-independent (Keras saves and loads the
+# files); one backend keeps CI within its time budget.
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="training faults run on TensorFlow only (CI time)")
+
 SURVIVED = {}  # fault kind -> count, reported at the end
 
 
@@ -92,8 +97,6 @@ def _assert_equals_reference(workdir, reference):
     _assert_best_is_the_best_epoch(workdir)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the kill suite runs on one backend (CI time)")
 def test_random_kills_at_write_steps_lose_nothing(tmp_path, tiny, reference):
     rng = np.random.default_rng(18)
     kills, runs = [], 0
@@ -121,8 +124,6 @@ def test_random_kills_at_write_steps_lose_nothing(tmp_path, tiny, reference):
         _count(f"kill ({mode} {kind})")
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="one backend is enough for process-level kills")
 def test_sigkilled_processes_resume(tmp_path, reference):
     """Real SIGKILLs, mid-write included, in child processes."""
     workdir = str(tmp_path / "run")
@@ -331,6 +332,10 @@ def test_a_training_split_smaller_than_a_batch_writes_nothing(tmp_path, tiny):
 def test_leftovers_without_a_state_are_not_adopted(tmp_path, tiny):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    (workdir / "log.csv").write_text("epoch,val_accuracy\n0,0.9\n")
+    (workdir / "log.csv").write_text("epoch,val_accuracy\n0,0.9\n1,0.8\n")
     with pytest.raises(checkpoints.ResumeError, match="no training state"):
+        _train(str(workdir))
+    (workdir / "log.csv").unlink()
+    (workdir / "best.keras").write_bytes(b"PK")
+    with pytest.raises(checkpoints.ResumeError, match="best.keras but no training state"):
         _train(str(workdir))
