@@ -105,7 +105,7 @@ def test_random_kills_at_write_steps_lose_nothing(tmp_path, tiny, reference):
         runs += 1
         saved = 0
         while True:
-            injector = harness.FaultInjector(kill_at=int(rng.integers(1, 13)),
+            injector = harness.FaultInjector(kill_at=int(rng.integers(1, 25)),
                                              mode=str(rng.choice(harness.MODES)))
             try:
                 with injector.installed():
