@@ -14,6 +14,7 @@ from focal_utils.attention import (
     VisionTransformer,
     attention_weights,
 )
+from focal_utils.data import CIFAR10_MEAN, CIFAR10_STD
 from focal_utils.flops import count_flops
 from focal_utils.layers import (
     BlockConfig,
@@ -28,8 +29,6 @@ from focal_utils.layers import (
 from focal_utils.maps import find_focalnet, modulation_maps
 from focal_utils.model import FocalNet
 from focal_utils.registry import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
     MODEL_CONFIGS,
     PAPER_METRICS,
     create_model,

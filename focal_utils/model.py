@@ -14,6 +14,7 @@ change the function computed:
 """
 
 import numbers
+import warnings
 
 import keras
 import numpy as np
@@ -61,6 +62,19 @@ def _check_focal_windows(focal_windows):
                 "kernel has a centre (the official sizes are 3, 5, 7). Received: "
                 f"focal_windows={focal_windows}"
             )
+
+
+def _batch_shape(images):
+    """The (batch, height, width, channels) shape of an array, a tensor or the
+    first input of a ``tf.data`` element spec; None if it cannot be known."""
+    spec = getattr(images, "element_spec", None)
+    if spec is not None:
+        while isinstance(spec, (tuple, list)) and spec:
+            spec = spec[0]
+        shape = getattr(spec, "shape", None)
+        return None if shape is None or shape.rank is None else tuple(shape)
+    shape = getattr(images, "shape", None)
+    return None if shape is None else tuple(None if d is None else int(d) for d in shape)
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -186,16 +200,22 @@ class FocalNet(keras.Model):
             raise ValueError(f"`input_std` must be positive. Received: {self.input_std}")
 
     def _check_input_shape(self, shape):
+        shape = tuple(shape)
         if len(shape) != 4:
             raise ValueError(
                 "FocalNet expects images of shape (batch, height, width, "
-                f"channels), channels last. Received: input shape {tuple(shape)}"
+                f"channels), channels last. Received: input shape {shape}"
+            )
+        if shape[0] == 0:
+            raise ValueError(
+                "FocalNet received an empty batch (0 images); pass at least one "
+                f"image. Received: input shape {shape}"
             )
         if shape[-1] is not None and shape[-1] != self.in_channels:
             raise ValueError(
                 f"FocalNet was configured for in_channels={self.in_channels}, "
                 f"but the input has {shape[-1]} channels. Received: input shape "
-                f"{tuple(shape)}"
+                f"{shape}"
             )
         for axis, size in zip(("height", "width"), shape[1:3]):
             if size is not None and size % self.reduction:
@@ -204,8 +224,71 @@ class FocalNet(keras.Model):
                     f"{self.reduction} = patch_size ({self.patch_size}) x 2^"
                     f"{len(self.depths) - 1} downsamplings. Resize the images or "
                     f"choose another patch_size/depths. Received: input shape "
-                    f"{tuple(shape)}"
+                    f"{shape}"
                 )
+
+    def _check_dynamic_shape(self, images):
+        """The same checks at run time, for a traced TensorFlow function whose
+        shape was relaxed to ``None`` (``predict`` retraces that way)."""
+        if keras.backend.backend() != "tensorflow" or None not in tuple(images.shape)[1:]:
+            return images
+        import tensorflow as tf
+
+        shape = tf.shape(images)
+        checks = [
+            tf.debugging.assert_equal(
+                shape[3], self.in_channels,
+                message=f"FocalNet was configured for in_channels={self.in_channels}, "
+                        "but the input has another number of channels"),
+            tf.debugging.assert_equal(
+                (shape[1] % self.reduction) + (shape[2] % self.reduction), 0,
+                message=f"The image height and width must be multiples of "
+                        f"{self.reduction} = patch_size ({self.patch_size}) x 2^"
+                        f"{len(self.depths) - 1} downsamplings; resize the images"),
+            tf.debugging.assert_positive(shape[0], message="FocalNet received an empty batch"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(images)
+
+    def check_images(self, images):
+        """Check a batch before Keras computes anything with it.
+
+        Errors (``ValueError``) for a wrong rank, channel count, a size the
+        downsamplings do not divide, or an empty batch; warnings for a size
+        other than ``image_size`` and, when the model standardises 0-255
+        inputs itself (``input_mean``), for float images within 0-1. Accepts
+        arrays, tensors and ``tf.data`` datasets (their element spec).
+        ``predict`` and ``evaluate`` call it first: an error raised inside
+        Keras' JAX predict loop leaves the model unusable.
+        """
+        shape = _batch_shape(images)
+        if shape is None:
+            return
+        self._check_input_shape(shape)
+        size = tuple(shape[1:3])
+        if None not in size and size != tuple(self.image_size):
+            warnings.warn(
+                f"FocalNet {self.name!r} was built for {self.image_size[0]}x"
+                f"{self.image_size[1]} images but receives {size[0]}x{size[1]}; "
+                "its accuracy at another resolution is not what it was trained "
+                "for. Resize the images to image_size.", UserWarning, stacklevel=3)
+        if self.input_mean is not None and hasattr(images, "dtype") and \
+                "float" in str(images.dtype) and 0 not in shape:
+            values = ops.convert_to_numpy(images)
+            if values.max() <= 1.0 and values.min() >= 0.0 and max(self.input_mean) > 1.0:
+                warnings.warn(
+                    f"FocalNet {self.name!r} standardises 0-255 images itself "
+                    f"(input_mean={self.input_mean}), but every value of this "
+                    "batch lies in 0-1: were the images divided by 255? Pass them "
+                    "on the 0-255 scale.", UserWarning, stacklevel=3)
+
+    def predict(self, x, *args, **kwargs):
+        self.check_images(x)
+        return super().predict(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self.check_images(x)
+        return super().evaluate(x, *args, **kwargs)
 
     # -- Keras API --------------------------------------------------------
     def build(self, input_shape):
@@ -234,6 +317,7 @@ class FocalNet(keras.Model):
         With ``return_maps=True`` also returns ``{"stage_i/block_j": maps}``.
         """
         self._check_input_shape(images.shape)
+        images = self._check_dynamic_shape(images)
         x = self.pos_drop(self.patch_embed(self._preprocess(images)), training=training)
         all_maps = {}
         for i, stage in enumerate(self.stages):

@@ -8,13 +8,9 @@ built ``keras.Model``.
 import difflib
 
 from focal_utils.attention import VisionTransformer
+from focal_utils.data import CIFAR10_MEAN, CIFAR10_STD
 from focal_utils.layers.mixers import MIXERS
 from focal_utils.model import FocalNet
-
-# CIFAR-10 channel statistics on the 0-255 scale: models that carry them
-# take images exactly as the dataset gives them.
-CIFAR10_MEAN = (125.307, 122.950, 113.865)
-CIFAR10_STD = (62.993, 62.089, 66.705)
 
 _IMAGENET = dict(image_size=224, num_classes=1000)
 _CIFAR = dict(image_size=32, num_classes=10, input_mean=CIFAR10_MEAN,

@@ -1,11 +1,13 @@
 """The book's CIFAR-10 training recipe, resumable after a crash or disconnect.
 
 ``train`` builds the model, the optimiser and the callbacks from a
-``Recipe`` and calls ``fit``. Everything it writes lives in one work folder:
+``Recipe`` and calls ``fit``. Everything it writes lives in one work folder,
+written atomically at the end of every epoch (``focal_utils.checkpoints``),
+so a killed run loses at most the epoch in progress and calling ``train``
+again resumes:
 
-- ``backup/``: ``keras.callbacks.BackupAndRestore`` state (weights, optimiser
-  and epoch), written at the end of every epoch, so a killed run loses at
-  most the epoch in progress; calling ``train`` again resumes;
+- ``backup/``: the training state (weights, optimiser, epochs done, best
+  epoch, the recipe and a fingerprint of the data);
 - ``log.csv``: one row per epoch (metrics, validation metrics,
   ``learning_rate`` and a cumulative ``elapsed_s`` that survives resumes);
 - ``best.keras``: the model with the best validation accuracy so far.
@@ -13,15 +15,16 @@
 
 import csv
 import dataclasses
-import json
+import hashlib
 import os
 import time
 
 import keras
 
-from focal_utils.data import make_dataset, subset
+from focal_utils import checkpoints
+from focal_utils.data import CIFAR10_MEAN, make_dataset, subset
 from focal_utils.pretrained import TRAINED_CIFAR_MODEL
-from focal_utils.registry import CIFAR10_MEAN, create_model
+from focal_utils.registry import create_model
 
 QUICK_ENV_VAR = "FOCAL_QUICK"
 
@@ -117,37 +120,38 @@ def read_log(path):
 
 
 def completed_epochs(workdir):
-    """Epochs saved by ``BackupAndRestore`` in ``workdir`` (0 if none)."""
-    path = os.path.join(workdir, "backup", "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
+    """Epochs saved in ``workdir`` (0 if none)."""
+    return checkpoints.completed_epochs(workdir)
 
 
-def _resume_log(path, epochs_done):
-    """Keep only the log rows of saved epochs; return their last clocks."""
-    if not os.path.exists(path):
+def default_workdir(recipe):
+    """``~/.cache/focal-book/runs/<name>``: the full run, the quick run and any
+    other recipe each get their own folder, so that one never resumes another."""
+    name = recipe.model_name
+    if recipe == QUICK:
+        name += "-quick"
+    elif recipe != FULL:
+        digest = hashlib.sha1(repr(checkpoints.recipe_dict(recipe)).encode())
+        name += "-" + digest.hexdigest()[:8]
+    return os.path.join(os.path.expanduser("~/.cache/focal-book/runs"), name)
+
+
+def _clock_offsets(workdir):
+    """The last saved epoch's ``elapsed_s`` and ``cpu_s`` (0 for a new run)."""
+    header, rows = checkpoints.read_rows(workdir)
+    if not rows or "elapsed_s" not in header:
         return 0.0, 0.0
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header, body = rows[:1], [r for r in rows[1:] if int(r[0]) < epochs_done]
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        csv.writer(f).writerows(header + body)
-    os.replace(tmp, path)
-    if not body:
-        return 0.0, 0.0
-    last = dict(zip(header[0], body[-1]))
-    return float(last["elapsed_s"]), float(last["cpu_s"])
+    last = dict(zip(header, rows[-1]))
+    return float(last["elapsed_s"]), float(last.get("cpu_s", 0.0))
 
 
 def build_model(recipe):
-    """The recipe's model, compiled with its loss, optimiser schedule and metric."""
+    """The recipe's model, built and not compiled (see ``compile_for_training``)."""
     return create_model(recipe.model_name, drop_path_rate=recipe.drop_path_rate)
 
 
 def compile_for_training(model, recipe, steps_per_epoch):
+    """Compile ``model`` with the recipe's loss, optimiser schedule and metric."""
     model.compile(
         optimizer=make_optimizer(recipe, model, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(
@@ -157,7 +161,25 @@ def compile_for_training(model, recipe, steps_per_epoch):
     return model
 
 
-def train(recipe, splits, workdir, verbose=1, extra_callbacks=()):
+def _training_splits(recipe, splits):
+    """The recipe's (subsets of the) train and validation splits, checked."""
+    train_split, val_split = splits["train"], splits["val"]
+    if recipe.train_size:
+        train_split = subset(train_split, recipe.train_size, recipe.seed)
+    if recipe.val_size:
+        val_split = subset(val_split, recipe.val_size, recipe.seed)
+    if len(train_split[0]) < recipe.batch_size:
+        raise ValueError(
+            f"The training split has {len(train_split[0])} images, fewer than one "
+            f"batch (batch_size={recipe.batch_size}): no step could be trained. "
+            "Use a larger `train_size` or a smaller `batch_size`.")
+    if len(val_split[0]) == 0:
+        raise ValueError("The validation split is empty; `train` needs it to "
+                         "choose best.keras. Pass a non-empty splits['val'].")
+    return train_split, val_split
+
+
+def train(recipe, splits, workdir, verbose=1, extra_callbacks=(), seed=None):
     """Train (or resume training) ``recipe`` on ``splits`` in ``workdir``.
 
     Args:
@@ -165,43 +187,45 @@ def train(recipe, splits, workdir, verbose=1, extra_callbacks=()):
         splits: ``{"train": (x, y), "val": (x, y), ...}`` from
             ``focal_utils.data.train_val_test_split``.
         workdir: folder for the backup, the log and the best model; keep it
-            outside the repository. Calling ``train`` again with the same
-            folder resumes where the last saved epoch ended.
+            outside the repository (``default_workdir(recipe)``). Calling
+            ``train`` again with the same folder resumes after the last saved
+            epoch; another recipe or other data there is an error.
         verbose: passed to ``fit`` (1: progress bar).
-        extra_callbacks: more callbacks, run after the backup of each epoch.
+        extra_callbacks: more callbacks, run after each epoch is saved.
+        seed: if given, ``keras.utils.set_random_seed(seed)`` first (Python,
+            NumPy and backend RNGs), for a reproducible initialisation. The
+            data order and subsets follow ``recipe.seed`` either way.
 
     Returns:
-        The trained model (compiled).
+        The trained model, compiled for training (the state of the last
+        saved epoch). ``best.keras`` holds the best validation epoch.
+
+    Raises:
+        ValueError: the splits give no full training batch, or ``workdir``
+            holds a run of another recipe or other data.
+        checkpoints.ResumeError: ``workdir``'s state cannot be read (the
+            message says what to delete).
+        checkpoints.DiskFullError: a save ran out of space; the run is
+            saved up to the epoch before and resumes once space is freed.
     """
-    keras.utils.set_random_seed(recipe.seed)
-    os.makedirs(workdir, exist_ok=True)
-    train_split, val_split = splits["train"], splits["val"]
-    if recipe.train_size:
-        train_split = subset(train_split, recipe.train_size, recipe.seed)
-    if recipe.val_size:
-        val_split = subset(val_split, recipe.val_size, recipe.seed)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    train_split, val_split = _training_splits(recipe, splits)
     steps = len(train_split[0]) // recipe.batch_size
     model = compile_for_training(build_model(recipe), recipe, steps)
-    log_path = os.path.join(workdir, "log.csv")
-    callbacks = [
-        EpochClock(*_resume_log(log_path, completed_epochs(workdir))),
-        keras.callbacks.CSVLogger(log_path, append=True),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(workdir, "best.keras"), monitor="val_accuracy",
-            save_best_only=True),
-        # Last, so that the log row and the checkpoint exist before the epoch
-        # counts as saved.
-        keras.callbacks.BackupAndRestore(
-            os.path.join(workdir, "backup"), double_checkpoint=True,
-            delete_checkpoint=False),
-        *extra_callbacks,
-    ]
+    # Restores the last saved epoch (weights, optimiser, log, best score).
+    saver = checkpoints.Checkpointer(workdir)
+    done = saver.restore(model, recipe,
+                         checkpoints.data_fingerprint(train_split, val_split))
+    if done >= recipe.epochs:
+        return model
+    callbacks = [EpochClock(*_clock_offsets(workdir)), saver, *extra_callbacks]
     model.fit(
         make_dataset(train_split, recipe.batch_size, training=True, seed=recipe.seed,
                      erase_prob=recipe.erase_prob, erase_fill=CIFAR10_MEAN),
         validation_data=make_dataset(val_split, 500),
-        epochs=recipe.epochs, callbacks=callbacks, verbose=verbose,
-        shuffle=False,  # the dataset shuffles itself
+        epochs=recipe.epochs, initial_epoch=done, callbacks=callbacks,
+        verbose=verbose, shuffle=False,  # the dataset shuffles itself
     )
     return model
 
@@ -210,5 +234,4 @@ def export_model(model, recipe, path):
     """Save an uncompiled copy of ``model`` (no optimiser state): small, for readers."""
     clean = create_model(recipe.model_name, drop_path_rate=recipe.drop_path_rate)
     clean.set_weights(model.get_weights())
-    clean.save(path)
-    return path
+    return checkpoints.atomic_write(path, lambda tmp: clean.save(tmp))

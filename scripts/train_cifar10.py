@@ -3,10 +3,12 @@
 
     python scripts/train_cifar10.py [--workdir DIR] [--quick]
 
-The work folder (default ~/.cache/focal-book/runs/<model name>) holds the
-BackupAndRestore state, log.csv and best.keras; run the same command again
-after an interruption and it resumes at the last finished epoch. At the end
-it evaluates on the test set and exports an uncompiled model.keras there.
+The work folder (default ``training.default_workdir``: ~/.cache/focal-book/
+runs/<model name>, with a "-quick" suffix for --quick, so the two never mix)
+holds the training state, log.csv and best.keras, all written atomically;
+run the same command again after an interruption and it resumes at the last
+finished epoch. At the end it evaluates on the test set and exports an
+uncompiled model.keras there.
 The training chapter (book/chapters/07_training) calls the same
 ``focal_utils.training.train``.
 """
@@ -15,20 +17,20 @@ import json
 import os
 import time
 
-from focal_utils import data, training
-
-DEFAULT_WORKDIR = os.path.expanduser(f"~/.cache/focal-book/runs/{training.FULL.model_name}")
+from focal_utils import checkpoints, data, training
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=DEFAULT_WORKDIR)
+    parser.add_argument("--workdir", default=None,
+                        help="default: training.default_workdir(recipe)")
     parser.add_argument("--quick", action="store_true", help="the CI recipe")
     args = parser.parse_args()
     recipe = training.QUICK if args.quick else training.FULL
+    args.workdir = args.workdir or training.default_workdir(recipe)
     splits = data.train_val_test_split(data.load_cifar10())
-    print(f"recipe: {recipe}", flush=True)
-    model = training.train(recipe, splits, args.workdir, verbose=2)
+    print(f"recipe: {recipe}\nwork folder: {args.workdir}", flush=True)
+    model = training.train(recipe, splits, args.workdir, verbose=2, seed=recipe.seed)
     start = time.perf_counter()
     test_loss, test_acc = model.evaluate(
         data.make_dataset(splits["test"], 500), verbose=0)
@@ -36,8 +38,7 @@ def main():
                   eval_s=round(time.perf_counter() - start, 1),
                   epochs=training.completed_epochs(args.workdir))
     print(json.dumps(result), flush=True)
-    with open(os.path.join(args.workdir, "test.json"), "w") as f:
-        json.dump(result, f)
+    checkpoints.write_json(os.path.join(args.workdir, "test.json"), result)
     training.export_model(model, recipe, os.path.join(args.workdir, "model.keras"))
 
 

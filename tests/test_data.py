@@ -10,8 +10,16 @@ import pytest
 
 from focal_utils import data
 
+PER_FILE = 20
 
-def _write_fake_cifar(root, per_batch=20, seed=0):
+
+@pytest.fixture(autouse=True)
+def _tiny_batch_files(monkeypatch):
+    """The fake copies hold 20 images per file instead of 10,000."""
+    monkeypatch.setattr(data, "IMAGES_PER_FILE", PER_FILE)
+
+
+def _write_fake_cifar(root, per_batch=PER_FILE, seed=0):
     """A tiny copy in the official python format: 5 train batches + test."""
     rng = np.random.default_rng(seed)
     folder = os.path.join(root, data.FOLDER)
@@ -49,15 +57,15 @@ def test_reads_folder_archive_and_env_var(tmp_path, monkeypatch):
 
 def test_missing_data_fails_fast_with_both_ways_out(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no Keras cache
-    monkeypatch.setattr(data, "DOWNLOAD_HOST", ("host.invalid", 443))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / ".keras"))  # no Keras cache
+    monkeypatch.setattr(data, "DOWNLOAD_URL", "https://host.invalid/" + data.ARCHIVE)
     start = time.perf_counter()
     with pytest.raises(data.CIFAR10NotFoundError) as err:
         data.load_cifar10(timeout=2.0)
     assert time.perf_counter() - start < 10
     message = str(err.value)
     assert data.ENV_VAR in message and "internet" in message
-    assert not (tmp_path / ".keras" / "datasets" / "cifar-10-batches-py").exists()
+    assert not list((tmp_path / ".keras" / "datasets").glob("cifar*"))  # nothing half-written
 
     with pytest.raises(data.CIFAR10NotFoundError, match="No CIFAR-10 copy"):
         data.load_cifar10(str(tmp_path))

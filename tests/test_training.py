@@ -45,15 +45,31 @@ def test_quick_recipe_is_selected_by_env(monkeypatch):
     assert training.recipe_from_env() is training.FULL
 
 
-def test_resume_log_drops_unsaved_epochs(tmp_path):
-    path = tmp_path / "log.csv"
-    rows = [["epoch", "accuracy", "cpu_s", "elapsed_s"],
-            ["0", "0.2", "10.0", "5.0"], ["1", "0.3", "20.0", "11.0"],
-            ["2", "0.4", "30.0", "17.0"]]
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows(rows)
-    assert training._resume_log(str(path), 2) == (11.0, 20.0)
-    assert training.read_log(str(path))["epoch"] == [0, 1]
+def test_quick_and_full_runs_use_different_default_folders():
+    full, quick = training.default_workdir(training.FULL), training.default_workdir(training.QUICK)
+    other = training.default_workdir(training.Recipe(epochs=5))
+    assert len({full, quick, other}) == 3
+    assert full.endswith(training.FULL.model_name) and quick.endswith("-quick")
+
+
+def test_train_leaves_the_global_rngs_alone_unless_asked(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(keras.utils, "set_random_seed", calls.append)
+    tiny = training.Recipe(epochs=1, batch_size=64)
+    splits = {"train": (np.zeros((8, 32, 32, 3), np.uint8), np.arange(8) % 10),
+              "val": (np.zeros((8, 32, 32, 3), np.uint8), np.arange(8) % 10)}
+    with pytest.raises(ValueError, match="fewer than one batch"):  # stops before fit
+        training.train(tiny, splits, str(tmp_path), verbose=0)
+    assert calls == []
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        training.train(tiny, splits, str(tmp_path), verbose=0, seed=3)
+    assert calls == [3]
+
+
+def test_build_model_is_not_compiled_and_compile_for_training_compiles():
+    model = training.build_model(training.FULL)
+    assert not model.compiled
+    assert training.compile_for_training(model, training.FULL, 10) is model and model.compiled
 
 
 _CHILD = textwrap.dedent("""
