@@ -321,9 +321,22 @@ def subset(split, size, seed=0):
     return x[index], y[index]
 
 
+def _tensorflow():
+    """TensorFlow, which the input pipeline needs on every Keras backend."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise ImportError(
+            "The training input pipeline is tf.data, so it needs TensorFlow on every Keras "
+            "backend (JAX included): `pip install focal_utils[training]` or `pip install "
+            "tensorflow-cpu`."
+        ) from None
+    return tf
+
+
 def augment_image(image, pad=4):
     """Random crop after ``pad`` px reflect padding, then a random horizontal flip."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
     image = tf.image.random_crop(padded, tf.shape(image))
@@ -342,7 +355,7 @@ def make_dataset(split, batch_size=128, training=False, num_classes=10,
     prefetched, so the CPU time goes to the model, not to Python. Images stay
     0-255: the model standardises them itself.
     """
-    import tensorflow as tf
+    tf = _tensorflow()
 
     x, y = split
     if len(x) != len(y):

@@ -136,3 +136,18 @@ def test_toy_images_are_reproducible_images():
     assert a.shape == (3, 32, 32, 3) and a.dtype == np.float32
     assert a.min() >= 0 and a.max() <= 255 and a.std() > 10
     assert not np.array_equal(a, data.toy_images(3, seed=2))
+
+
+def test_the_pipeline_says_how_to_get_tensorflow(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorflow(name, *args, **kwargs):
+        if name == "tensorflow":
+            raise ImportError("No module named 'tensorflow'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorflow)
+    with pytest.raises(ImportError, match=r"focal_utils\[training\]"):
+        data.make_dataset((np.zeros((4, 32, 32, 3), "uint8"), np.zeros(4, "int64")), batch_size=2)

@@ -123,7 +123,7 @@ def test_unknown_model_name_lists_the_known_names():
     for name in list_models():
         assert name in message
     assert "Did you mean" in message
-    with pytest.raises(ValueError, match="Known models: focalnet_base_lrf"):
+    with pytest.raises(ValueError, match="Known models: cifar_conv_attention"):
         model_config("resnet50")
 
 

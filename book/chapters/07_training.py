@@ -88,8 +88,7 @@ if TRAIN not in ("demo", "full"):
     raise ValueError(f"FOCAL_TRAIN must be 'demo' or 'full', got {TRAIN!r}.")
 RECIPE = training.FULL  # the recipe of the shipped run
 RUN_RECIPE = RECIPE if TRAIN == "full" else training.QUICK  # what this session trains
-WORKDIR = os.environ.get("FOCAL_WORKDIR") or os.path.expanduser(
-    f"~/.cache/focal-book/runs/{RECIPE.model_name}")
+WORKDIR = os.environ.get("FOCAL_WORKDIR") or training.default_workdir(RECIPE)
 
 
 def cpu_name():
@@ -315,12 +314,15 @@ display(Markdown("| setting | keras-io example | this book's recipe |\n|---|---|
 # %% [markdown]
 # ## Training
 #
-# `focal_utils.training.train` builds the model and the optimiser from a recipe and calls `fit` with four
-# callbacks: a clock (cumulative wall-clock `elapsed_s` and process `cpu_s` per epoch), a CSV log, a
-# checkpoint of the best validation accuracy, and Keras' `BackupAndRestore`, which saves weights, optimiser
-# state and epoch at the end of every epoch in the work folder. A killed process loses at most the epoch in
-# progress: run the cell again and it continues (the package's tests kill a run with SIGKILL and check
-# this). Keep the work folder on a disk that outlives the runtime (`FOCAL_WORKDIR`, above).
+# `focal_utils.training.train` builds the model and the optimiser from a recipe and calls `fit` with two
+# callbacks: a clock (cumulative wall-clock `elapsed_s` and process `cpu_s` per epoch) and a checkpointer
+# (`focal_utils.checkpoints`), which at the end of every epoch saves the weights, the optimiser state, the
+# log row and, when validation accuracy improves, `best.keras`. Every file is written under a temporary
+# name and renamed into place, and the previous state is kept, so a process killed at any moment, even in
+# the middle of a write, loses at most the epoch in progress: run the cell again and it continues. A resume
+# with another recipe or other data is refused, and a full disk is a clear error after which the run
+# resumes (the package's fault-injection tests kill runs at random points, during writes too, and check all
+# of this). Keep the work folder on a disk that outlives the runtime (`FOCAL_WORKDIR`, above).
 
 # %%
 print(inspect.getsource(training.train))
@@ -334,7 +336,8 @@ print(inspect.getsource(training.train))
 run_dir = WORKDIR if TRAIN == "full" else tempfile.mkdtemp(prefix="focal-demo-")
 print(f"recipe: {RUN_RECIPE.epochs} epochs on {RUN_RECIPE.train_size or 40_000:,} images | work folder: {run_dir} "
       f"| epochs already saved there: {training.completed_epochs(run_dir)}")
-run_model = training.train(RUN_RECIPE, splits, run_dir, verbose=2 if TRAIN == "demo" else 1)
+run_model = training.train(RUN_RECIPE, splits, run_dir, verbose=2 if TRAIN == "demo" else 1,
+                           seed=RUN_RECIPE.seed)
 run_log = training.read_log(os.path.join(run_dir, "log.csv"))
 print(f"{len(run_log['epoch'])} epochs on {MACHINE}: wall time {run_log['elapsed_s'][-1] / 60:.1f} min, "
       f"validation accuracy {run_log['val_accuracy'][-1]:.1%}")
@@ -609,7 +612,7 @@ print(f"saved {os.path.basename(path)}: {os.path.getsize(path) / 1e6:.1f} MB; re
 # - The recipe follows the official FocalNet one (AdamW without decay on 1-D parameters, warmup and cosine,
 #   label smoothing, stochastic depth) with crop, flip and random erasing for CIFAR-10; the keras-io
 #   example's lighter recipe is set against it above.
-# - Training is resumable at epoch granularity through `BackupAndRestore`, in a work folder that can live
+# - Training is resumable at epoch granularity through atomic checkpoints, in a work folder that can live
 #   on Google Drive; on a CPU the chapter trains a short demonstration and uses the shipped run.
 #
 # ## Exercises
