@@ -138,11 +138,14 @@ def draw_block(block, figsize=(8.5, None)):
     ys = _column(ax, steps, width=width)
     sums = [i for i, (text, _, _) in enumerate(steps) if text == "+"]
     skip_x = -width / 2 - 0.5
-    for start, end in zip([0, sums[0]], sums):  # the skip connections, on the left
-        _arrow(ax, (-width / 2, ys[start]), (skip_x, ys[start]), style="-")
-        _arrow(ax, (skip_x, ys[start]), (skip_x, ys[end]), style="-")
-        _arrow(ax, (skip_x, ys[end]), (-width / 2, ys[end]))
-    ax.set_xlim(skip_x - 0.4, width / 2 + 2.2)
+    # The skip connections, on the left: the second leaves from the first sum,
+    # on its own lane, so the two branches cannot be read as one line.
+    for lane, (start, end) in enumerate(zip([0, sums[0]], sums)):
+        x = skip_x - 0.35 * lane
+        _arrow(ax, (-width / 2, ys[start]), (x, ys[start]), style="-")
+        _arrow(ax, (x, ys[start]), (x, ys[end]), style="-")
+        _arrow(ax, (x, ys[end]), (-width / 2, ys[end]))
+    ax.set_xlim(skip_x - 0.75, width / 2 + 2.2)
     _finish(fig, ax, f"{block.name}: a FocalNet block")
     return fig, [text for text, _, _ in steps]
 

@@ -419,6 +419,20 @@ assert test_accuracy > 0.30, test_accuracy  # chance is 10%
 if TRAIN == "demo" and not CI:
     assert abs(test_accuracy - float(RUNS[-1]["test_accuracy"])) < 1e-4, (test_accuracy, RUNS[-1])
 
+# %% [markdown]
+# **Test-time augmentation, reported apart.** A cheap way to gain accuracy without training is to show
+# the model each test image twice, as it is and mirrored left to right, and to average the two softmax
+# outputs (`focal_utils.evaluation.predict_probabilities(..., tta="flip")`). It doubles the inference cost,
+# and it is a different measurement: the book's test accuracy is always the single view above, and a
+# number with TTA is always labelled as such.
+
+# %%
+print(inspect.getsource(evaluation.predict_probabilities))
+tta_accuracy = evaluation.accuracy(model, x_test, y_test, tta="flip", batch_size=500)
+print(f"single view: {test_accuracy:.2%} | with flip TTA: {tta_accuracy:.2%} "
+      f"({(tta_accuracy - test_accuracy) * 100:+.2f} points) on {len(y_test):,} images")
+assert abs(evaluation.accuracy(model, x_test, y_test, batch_size=500) - test_accuracy) < 1e-9
+
 # %% mystnb={"figure": {"caption": "Confusion matrix on the test set (rows: true class, normalised to 100%; numbers: counts).", "name": "fig-confusion"}}
 matrix = evaluation.confusion_matrix(y_test, pred, 10)
 fig = evaluation.plot_confusion_matrix(matrix, data.CLASS_NAMES)
@@ -575,6 +589,37 @@ display(Markdown(
     f"(more tokens, less context per token); the example's own Python input pipeline, which this benchmark "
     f"leaves out, costs it more. Single timings on a shared CPU come in bursts (see the repeats); the ratios "
     f"are what to read. What our model's focal levels buy is the accuracy above."))
+
+# %% [markdown]
+# ## Beyond one device: a TPU or several GPUs
+#
+# The recipe scales out unchanged with data parallelism: every device holds a copy of the weights, each
+# step splits the global batch across the devices, and the gradients are averaged, so a step on several
+# devices is the step of one device with the same global batch (the package's tests check exactly that
+# on two virtual CPU devices). Keras' distribution API does it on the JAX backend;
+# `focal_utils.distribute` wraps it in a scope, so nothing global changes:
+
+# %%
+from focal_utils import distribute
+
+print(inspect.getsource(distribute.data_parallel))
+print(inspect.getsource(distribute.global_batch_size))
+
+# %% [markdown]
+# In a Colab TPU runtime, or on a machine with several GPUs, set `KERAS_BACKEND=jax` before anything
+# imports Keras, then build, compile and fit inside the scope, with the batch per device kept and the
+# global batch scaled by the device count:
+#
+# ```python
+# dist = distribute.data_parallel()                      # every local device
+# batch = distribute.global_batch_size(128, dist)
+# with dist.scope():
+#     model = training.build_model(training.FULL)
+#     ...                                                # compile and fit as training.train does
+# ```
+#
+# The input pipeline stays `tf.data` on every backend, so TensorFlow is installed for training even on
+# JAX (`pip install focal_utils[training]`).
 
 # %% [markdown]
 # ## The trained model, saved for the next chapter
