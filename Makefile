@@ -53,9 +53,12 @@ BROWSER_TEST := $(NODE) tests/browser/check_pages.js _build/html
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 # The JAX run repeats only the tests whose outcome can depend on the backend: these read files, draw
-# widgets or filter logs, the same on any backend.
+# widgets or diagrams, filter logs, run the tf.data pipeline or numpy, count parameters (the same on any
+# backend), or kill TensorFlow training runs (the fault suite trains on TensorFlow).
 BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tests/test_run_chapters.py \
-	tests/test_widgets.py
+	tests/test_widgets.py tests/test_prose_numbers.py tests/test_reader_markup.py tests/test_data.py \
+	tests/test_faults_data.py tests/test_faults_training.py tests/test_evaluation.py tests/test_registry.py \
+	tests/test_report.py tests/test_diagrams.py
 JAX_PYTEST := $(PYTEST) $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
 
 FOCAL_CACHE ?= $(HOME)/.cache/focal-book

@@ -16,9 +16,10 @@ Two models, each for inference and one AdamW training step:
   counts are equal, printed below); the only difference is that the Keras
   model standardises its 0-255 input inside (a subtract and a divide).
 
-One worker process per framework (``--workers``; ``jax@native`` is JAX with
-XLA's own depthwise convolution for the focal levels, i.e. the code before
-issue 19, and ``tensorflow@xla`` compiles the Keras steps with XLA). The
+One worker process per framework (``--workers``; ``tensorflow@native`` and
+``jax@native`` run the code before issue 19: the backend's own depthwise
+convolution for the focal levels and Keras' ``Dense`` on 4D tokens instead of
+``TokenDense``; ``tensorflow@xla`` compiles the Keras steps with XLA). The
 workers build everything, warm up, then wait; the parent asks them for one
 timed turn at a time, in rounds (model, mode, worker), so all contenders
 share the machine's load alike. Medians over ``--repeats`` turns (each the
@@ -99,13 +100,18 @@ class TimmCase:
 
 
 def _keras_cases(kind, models):
-    """Keras cases for worker ``kind`` ("tensorflow", "jax", "jax@native", "tensorflow@xla")."""
+    """Keras cases for worker ``kind`` ("tensorflow", "jax", "*@native", "tensorflow@xla")."""
     from focal_utils.speed import KerasCase
 
     if kind.endswith("@native"):
-        # issue 19's "before": the focal levels through XLA's depthwise conv
+        # issue 19's "before": the focal levels through the backend's own
+        # depthwise conv (XLA's on JAX) and Keras' Dense on 4D tokens
+        import keras
+
         import focal_utils.layers.focal_modulation as fm
+        from focal_utils.layers.common import TokenDense
         fm.depthwise_conv = lambda layer, x: layer(x)
+        TokenDense.call = keras.layers.Dense.call
     jit = True if kind.endswith("@xla") else "auto"
     return {name: KerasCase(name, jit_compile=jit) for name in models}
 

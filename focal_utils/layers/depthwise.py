@@ -60,6 +60,19 @@ def depthwise_conv(layer, x):
     Only for stride 1, "same" padding, no bias and no activation, which is
     how ``FocalModulation`` builds its focal levels.
     """
-    if keras.backend.backend() == "jax" and x.shape[1] is not None and x.shape[2] is not None:
+    if (keras.backend.backend() == "jax" and x.shape[1] is not None and x.shape[2] is not None
+            and _plain_same_depthwise(layer)):
         return shifted_depthwise_conv(x, layer.kernel)
     return layer(x)
+
+
+def _plain_same_depthwise(layer):
+    """Whether ``layer`` is a stride-1 "same" ``DepthwiseConv2D`` without bias or activation.
+
+    Anything else (e.g. the keras-io construction that
+    ``kerasio.build_book_model_kerasio_way`` swaps in) is called as it is.
+    """
+    return (isinstance(layer, keras.layers.DepthwiseConv2D) and layer.padding == "same"
+            and tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1)
+            and not layer.use_bias and layer.depth_multiplier == 1
+            and layer.activation in (None, keras.activations.linear))
