@@ -143,10 +143,15 @@ colab-chapters:
 	    $$colab/bin/python scripts/run_chapters.py --colab $$colab --wheel $$(ls $(WHEEL_DIR)/*.whl) \
 	    --out $(COLAB_OUT) $(CHAPTERS_NB)
 
+# One retry: the classic Notebook front end sometimes sends its first widget message before the
+# kernel registered the widget comm target ("No such comm target registered"): seen in two of the
+# last four first attempts, never on a retry. A second failure is a real one. (To fix: wait for the
+# kernel's comm target before running the cells, in tests/browser/check_colab_explorer.js.)
 colab-browser:
 	colab=$$(scripts/colab_env.sh $(COLAB_FREEZE)); \
-	env SHOTS_DIR=$(SHOTS_DIR) $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} \
-	    scripts/colab_browser_test.sh $$colab $$(ls $(WHEEL_DIR)/*.whl)
+	run() { env SHOTS_DIR=$(SHOTS_DIR) $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} \
+	    scripts/colab_browser_test.sh $$colab $$(ls $(WHEEL_DIR)/*.whl); }; \
+	run || { echo "live explorer test failed once; retrying (see the Makefile)"; run; }
 
 test-colab: wheel
 	@cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \

@@ -203,9 +203,9 @@ def train(recipe, splits, workdir, verbose=1, extra_callbacks=(), seed=None):
     Raises:
         ValueError: the splits give no full training batch, or ``workdir``
             holds a run of another recipe or other data.
-        checkpoints.ResumeError: ``workdir``'s state cannot be read (the
+        focal_utils.checkpoints.ResumeError: ``workdir``'s state cannot be read (the
             message says what to delete).
-        checkpoints.DiskFullError: a save ran out of space; the run is
+        focal_utils.checkpoints.DiskFullError: a save ran out of space; the run is
             saved up to the epoch before and resumes once space is freed.
     """
     if seed is not None:
