@@ -11,7 +11,6 @@ Nothing here is a test: timings depend on the machine and its load, and
 belong in the benchmark's printed ratios.
 """
 
-import time
 
 import keras
 import numpy as np
@@ -43,7 +42,7 @@ def case_batch(name, seed=0):
 
 
 class KerasCase:
-    """One registry model, compiled with AdamW, timed one call at a time.
+    """One registry model, compiled with AdamW; `run(mode)` is one call (timed by the benchmark).
 
     Args:
         name: a key of ``CASES``.
@@ -78,12 +77,3 @@ class KerasCase:
         if mode == "train_step":
             return self.model.train_on_batch(self.images, self.labels)
         raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
-
-    def timed(self, mode, calls=1):
-        """Seconds of each of ``calls`` calls (results are NumPy: finished)."""
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            self.run(mode)
-            times.append(time.perf_counter() - start)
-        return times

@@ -90,14 +90,6 @@ class TimmCase:
         self.optimizer.step()
         return loss
 
-    def timed(self, mode, calls):
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            self.run(mode)
-            times.append(time.perf_counter() - start)
-        return times
-
 
 def _keras_cases(kind, models):
     """Keras cases for worker ``kind`` ("tensorflow", "jax", "*@native", "tensorflow@xla")."""
@@ -114,6 +106,16 @@ def _keras_cases(kind, models):
         TokenDense.call = keras.layers.Dense.call
     jit = True if kind.endswith("@xla") else "auto"
     return {name: KerasCase(name, jit_compile=jit) for name in models}
+
+
+def timed(case, mode, calls):
+    """Seconds of each of ``calls`` calls of ``case.run(mode)`` (a timm or Keras case)."""
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        case.run(mode)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def worker(kind, models, warmup):
@@ -134,12 +136,12 @@ def worker(kind, models, warmup):
     start = time.perf_counter()
     for case in cases.values():
         for mode in MODES:
-            case.timed(mode, warmup)
+            timed(case, mode, warmup)
     print(json.dumps({"version": version, "params": params,
                       "warmup_s": time.perf_counter() - start}), flush=True)
     for line in sys.stdin:
         name, mode, calls = line.split()
-        times = cases[name].timed(mode, int(calls))
+        times = timed(cases[name], mode, int(calls))
         print(json.dumps(times), flush=True)
 
 
