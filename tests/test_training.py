@@ -1,6 +1,5 @@
 """The training recipe: schedule, weight decay, logs, and a killed run resuming."""
 
-import csv
 import os
 import signal
 import subprocess
