@@ -3,8 +3,9 @@
 #   make book                    build the HTML book into _build/html (warnings are errors), serving
 #                                its own widget JavaScript and MathJax (npm ci, scripts/vendor_js.sh)
 #   make test                    every check CI runs (package tests on TensorFlow and JAX, nbval over
-#                                every notebook, the Colab job, the book build, the browser tests,
-#                                the workflow lint), printing the time of each step
+#                                the chapters, the Colab job, the book build from the chapters' stored
+#                                outputs, the browser tests, the workflow lint), printing the time of
+#                                each step
 #   make test-colab              the Colab job: every chapter top to bottom in Colab's runtime (Python
 #                                3.13 venv pinned to ../shared/colab/pip-freeze.txt, package installed
 #                                by the install cell from a wheel of this clone), then the live explorer
@@ -15,9 +16,9 @@
 #   make notebooks               regenerate every chapter's .ipynb from its .py and execute it in place
 #   make notebook NB=book/chapters/03_hierarchical_context.py    the same for one chapter
 #
-# Caches outside the clone, reused between CI runs ($(FOCAL_CACHE), default ~/.cache/focal-book): the
-# Colab venv (keyed on the freeze) and the book build's executed chapters (Jupyter Book's cache, keyed
-# on the package's code; within it, each chapter is keyed on its own code).
+# Caches outside the clone, reused between CI runs (~/.cache/focal-book): CIFAR-10 built from ../shared
+# (scripts/cifar10_dir.sh) and the Colab venv, keyed on the freeze (scripts/colab_env.sh). `make book`
+# keeps Jupyter Book's cache of executed chapters in _build/.jupyter_cache.
 #
 # Every target creates .venv (python3 -m venv) and installs requirements.txt (which installs this
 # package, editable) when .venv is missing or requirements.txt/pyproject.toml changed, and gives the
@@ -40,6 +41,9 @@ CHAPTERS_NB := $(sort $(wildcard book/chapters/[0-9][0-9]_*.ipynb))
 # Chapters whose outputs come from a long run elsewhere: `make notebooks` skips them (regenerate one on
 # purpose with `make notebook NB=...`) and the book build does not execute them (see _config.yml).
 LONG_CHAPTERS := book/chapters/07_training.py
+# nbval runs every chapter but the long one: chapter 7 (its CI budget, FOCAL_QUICK=1) runs top to bottom in
+# the Colab job, and training it a second time here would add minutes and check nothing new.
+NBVAL_NB := $(filter-out $(LONG_CHAPTERS:.py=.ipynb),$(CHAPTERS_NB))
 
 # Quiet TensorFlow; keep the debugger's frozen-modules note out of kernel logs.
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -51,21 +55,20 @@ VENDOR_JS := scripts/vendor_js.sh
 NODE ?= node
 BROWSER_TEST := $(NODE) tests/browser/check_pages.js _build/html
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
-NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+# Two notebooks at a time (pytest-xdist, one notebook per worker): a chapter's kernel mostly waits on one
+# core (imports, plotting), so two of them fill the machine's two.
+NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -n 2 --dist loadfile
 # The JAX run repeats only the tests whose outcome can depend on the backend: these read files, draw
 # widgets or diagrams, filter logs, run the tf.data pipeline or numpy, count parameters (the same on any
-# backend), or kill TensorFlow training runs (the fault suite trains on TensorFlow).
+# backend), time with an injected clock, keep snapshot files (the maps they store are test_maps' on JAX),
+# or kill TensorFlow training runs (the fault suite trains on TensorFlow). Two test files at a time.
 BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tests/test_run_chapters.py \
 	tests/test_widgets.py tests/test_prose_numbers.py tests/test_reader_markup.py tests/test_data.py \
 	tests/test_faults_data.py tests/test_faults_training.py tests/test_evaluation.py tests/test_registry.py \
-	tests/test_report.py tests/test_diagrams.py
-JAX_PYTEST := $(PYTEST) $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
+	tests/test_report.py tests/test_diagrams.py tests/test_throughput.py tests/test_benchmarks.py \
+	tests/test_snapshots.py
+JAX_PYTEST := $(PYTEST) -n 2 --dist loadfile $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
 
-FOCAL_CACHE ?= $(HOME)/.cache/focal-book
-# Jupyter Book's cache of executed chapters, kept per version of the package and of the toolchain
-# (outputs depend on both).
-PACKAGE_HASH = $$(cat pyproject.toml requirements.txt $$(find focal_utils -type f \( -name '*.py' -o -name '*.keras' -o -name '*.csv' \) | sort) | sha256sum | cut -c1-16)
-JB_CACHE := _build/.jupyter_cache
 # The Colab job: Colab's package list (../shared/colab), a wheel of this clone, the executed chapters.
 COLAB_FREEZE ?= ../shared/colab/pip-freeze.txt
 COLAB_OUT := _build/colab
@@ -73,7 +76,7 @@ WHEEL_DIR := _build/wheel
 SHOTS_DIR ?= _build/shots13
 LINT_WORKFLOWS := $(NODE) tests/ci/lint_workflows.js
 
-.PHONY: help venv book book-cached test test-package test-notebooks test-book test-browser test-colab \
+.PHONY: help venv book book-stored test test-package test-notebooks test-book test-browser test-colab \
 	wheel colab-chapters colab-browser lint-workflows notebooks notebook clean
 
 help:
@@ -107,28 +110,32 @@ test: $(SETUP)
 	   $(TIMED) "numbers in the prose come from the runs" $(BIN)/python scripts/check_prose_numbers.py && \
 	   $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
 	   $(TIMED) "package tests (KERAS_BACKEND=jax, backend-dependent files)" env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST) && \
-	   $(TIMED) "nbval over every notebook (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB) && \
+	   $(TIMED) "nbval over every chapter but 7 (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(NBVAL_NB) && \
 	   $(TIMED) "vendored JavaScript (npm ci when stale)" $(VENDOR_JS) && \
 	   $(TIMED) "workflow lint (actionlint)" $(LINT_WORKFLOWS) && \
 	   $(TIMED) "Colab: wheel of focal_utils" $(MAKE) --no-print-directory wheel && \
 	   $(TIMED) "Colab: runtime venv (cached by the freeze)" scripts/colab_env.sh $(COLAB_FREEZE) >/dev/null && \
 	   $(TIMED) "Colab: every chapter top to bottom" $(MAKE) --no-print-directory colab-chapters CIFAR=$$cifar && \
-	   $(TIMED) "book build (warnings as errors; cached chapters)" $(MAKE) --no-print-directory book-cached CIFAR=$$cifar && \
+	   $(TIMED) "book build (warnings as errors; stored outputs)" $(MAKE) --no-print-directory book-stored CIFAR=$$cifar && \
 	   $(TIMED) "Chromium for the browser tests" scripts/ensure_chromium.sh && \
 	   $(TIMED) "browser test (widgets, MathJax, offline)" $(BROWSER_TEST) && \
 	   $(TIMED) "Colab: live explorer, classic Notebook + ipywidgets 7.7.1" $(MAKE) --no-print-directory colab-browser CIFAR=$$cifar; \
 	then status=0; else status=$$?; fi; \
 	echo "Timings:"; cat $$TIMINGS_FILE; exit $$status
 
-# The book build of `make test`: Jupyter Book's cache of executed chapters is restored from, and saved
-# to, $(FOCAL_CACHE)/jupyter-cache/<hash of the package>, so an unchanged chapter is not executed again.
-book-cached: $(SETUP)
-	@cache=$(FOCAL_CACHE)/jupyter-cache/$(PACKAGE_HASH); \
-	if [ -d "$$cache" ] && [ ! -d $(JB_CACHE) ]; then mkdir -p _build && cp -a "$$cache" $(JB_CACHE); \
-	    echo "Restored executed chapters from $$cache"; fi; \
-	env $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} $(JB_BUILD) && \
-	mkdir -p $(FOCAL_CACHE)/jupyter-cache && rm -rf "$$cache.tmp" && cp -a $(JB_CACHE) "$$cache.tmp" && \
-	    rm -rf "$$cache" && mv "$$cache.tmp" "$$cache"
+# The book build of `make test`: the chapters' stored outputs, not executed again (nbval has just re-run
+# every chapter against them and the Colab job runs them top to bottom), with warnings as errors. The
+# config is _config.yml with execution off; its local extension's folder is made absolute, since Jupyter
+# Book resolves it from the config file's folder.
+STORED_CONFIG := _build/config-stored-outputs.yml
+book-stored: $(SETUP)
+	@mkdir -p _build
+	sed -e 's/^  execute_notebooks: cache$$/  execute_notebooks: "off"/' \
+	    -e 's#^    keras_signatures: scripts/$$#    keras_signatures: $(CURDIR)/scripts/#' _config.yml > $(STORED_CONFIG)
+	@grep -q 'execute_notebooks: "off"' $(STORED_CONFIG) && grep -q '$(CURDIR)/scripts/' $(STORED_CONFIG) || \
+	    { echo "_config.yml changed: update the book-stored target"; exit 1; }
+	$(VENDOR_JS)
+	env $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} $(JB_BUILD) --config $(STORED_CONFIG)
 
 # A wheel of this clone, built from a copy of the files it packs (no build/ folder in the clone).
 wheel: $(SETUP)
@@ -141,17 +148,12 @@ colab-chapters:
 	colab=$$(scripts/colab_env.sh $(COLAB_FREEZE)); \
 	env FOCAL_QUICK=1 PYDEVD_DISABLE_FILE_VALIDATION=1 $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} \
 	    $$colab/bin/python scripts/run_chapters.py --colab $$colab --wheel $$(ls $(WHEEL_DIR)/*.whl) \
-	    --out $(COLAB_OUT) $(CHAPTERS_NB)
+	    --out $(COLAB_OUT) --jobs 2 $(LONG_CHAPTERS:.py=.ipynb) $(NBVAL_NB)
 
-# One retry: the classic Notebook front end sometimes sends its first widget message before the
-# kernel registered the widget comm target ("No such comm target registered"): seen in two of the
-# last four first attempts, never on a retry. A second failure is a real one. (To fix: wait for the
-# kernel's comm target before running the cells, in tests/browser/check_colab_explorer.js.)
 colab-browser:
 	colab=$$(scripts/colab_env.sh $(COLAB_FREEZE)); \
-	run() { env SHOTS_DIR=$(SHOTS_DIR) $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} \
-	    scripts/colab_browser_test.sh $$colab $$(ls $(WHEEL_DIR)/*.whl); }; \
-	run || { echo "live explorer test failed once; retrying (see the Makefile)"; run; }
+	env SHOTS_DIR=$(SHOTS_DIR) $${CIFAR:+FOCAL_CIFAR10_DIR=$$CIFAR} \
+	    scripts/colab_browser_test.sh $$colab $$(ls $(WHEEL_DIR)/*.whl)
 
 test-colab: wheel
 	@cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
@@ -170,7 +172,7 @@ test-package: $(SETUP)
 
 test-notebooks: $(SETUP)
 	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
-	env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB)
+	env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(NBVAL_NB)
 
 test-book: book
 

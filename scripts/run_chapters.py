@@ -17,10 +17,12 @@ Usage (run with the Python whose nbclient should drive the kernels):
 
 Fails when a cell raises, when any cell writes to stderr (what Colab and Jupyter show in a red box), or,
 in --colab, when the install did more than add focal_utils. Prints a table of chapter, result and run
-time; --out DIR keeps the executed notebooks and results.json.
+time; --out DIR keeps the executed notebooks and results.json. --jobs N runs N chapters at a time, each
+in its own process (on 2 cores, the light chapters run beside the long one: give the long one first).
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -28,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -80,7 +83,7 @@ def run_one(path, args, workdir):
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "book", "language": "python"}))
-    os.environ["JUPYTER_PATH"] = str(folder / "kernels")
+    os.environ["JUPYTER_PATH"] = str(folder / "kernels")  # this process runs one chapter at a time
     cwd = folder / "content"  # an empty folder, like Colab's /content
     cwd.mkdir()
     notebook = nbformat.read(path, as_version=4)
@@ -125,21 +128,29 @@ def main():
     mode.add_argument("--build", action="store_true", help="run in this Python, with the clone's package")
     parser.add_argument("--wheel", help="--colab: the focal_utils wheel the install cell installs")
     parser.add_argument("--out", type=Path, help="keep the executed notebooks and results.json here")
+    parser.add_argument("--jobs", type=int, default=1, help="chapters run at a time (default 1)")
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args()
     if args.colab and not (args.wheel and Path(args.wheel).is_file()):
         parser.error("--colab needs --wheel, a built focal_utils wheel")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     workdir = Path(tempfile.mkdtemp(prefix="chapters.")) if args.out is None else args.out
     workdir.mkdir(parents=True, exist_ok=True)
     before = distributions(args.colab) if args.colab else None
     results = []
-    for path in args.notebooks:
-        result = run_one(path.resolve(), args, workdir)
-        results.append(result)
-        print(f"{result['chapter']:<28} {'pass' if result['ok'] else 'FAIL'} {result['seconds']:8.1f} s",
-              flush=True)
-        for problem in result["problems"]:
-            print(f"    {problem}", flush=True)
+    # Each chapter in a process of its own (a fresh interpreter: run_one sets JUPYTER_PATH for it).
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, path.resolve(), args, workdir) for path in args.notebooks]
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            results.append(result)
+            print(f"{result['chapter']:<28} {'pass' if result['ok'] else 'FAIL'} "
+                  f"{result['seconds']:8.1f} s", flush=True)
+            for problem in result["problems"]:
+                print(f"    {problem}", flush=True)
+    results.sort(key=lambda r: r["chapter"])
     if args.colab and distributions(args.colab) != before:
         print("FAILED: running the chapters changed the Colab venv's packages", file=sys.stderr)
         results.append({"chapter": "(Colab venv unchanged)", "ok": False})

@@ -27,11 +27,13 @@ def test_runner_passes_clean_chapters_and_fails_on_stderr_and_errors(tmp_path):
     noisy = notebook(tmp_path / "01_noisy.ipynb", "import sys", "print('absl noise', file=sys.stderr)")
     broken = notebook(tmp_path / "02_broken.ipynb", "raise ValueError('bad input')")
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_chapters.py"), "--build", "--out",
-                           str(out), str(clean), str(noisy), str(broken)],
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_chapters.py"), "--build", "--jobs", "2",
+                           "--out", str(out), str(clean), str(noisy), str(broken)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
-    results = {r["chapter"]: r for r in json.loads((out / "results.json").read_text())}
+    listed = json.loads((out / "results.json").read_text())
+    assert [r["chapter"] for r in listed] == ["00_clean", "01_noisy", "02_broken"]  # two at a time, sorted
+    results = {r["chapter"]: r for r in listed}
     assert results["00_clean"]["ok"] and results["00_clean"]["seconds"] > 0
     assert not results["01_noisy"]["ok"]
     assert results["01_noisy"]["problems"] == ["stderr in code cell 1: absl noise"]
