@@ -230,8 +230,28 @@ def train(recipe, splits, workdir, verbose=1, extra_callbacks=(), seed=None):
     return model
 
 
+def train_and_test(recipe, splits, workdir, verbose=2, seed=None):
+    """``train`` to the end (or resume), then score the test split once and export.
+
+    Writes ``test.json`` (test accuracy and loss of the last epoch's weights,
+    the epochs done) and ``model.keras`` (``export_model``) into ``workdir``,
+    both atomically, and returns that dict. The scripts that make the shipped
+    runs (``scripts/train_cifar10.py``, ``scripts/train_mixers.py``) share it,
+    so every shipped accuracy is measured the same way.
+    """
+    model = train(recipe, splits, workdir, verbose=verbose, seed=seed)
+    start = time.perf_counter()
+    test_loss, test_acc = model.evaluate(make_dataset(splits["test"], 500), verbose=0)
+    result = dict(test_accuracy=test_acc, test_loss=test_loss,
+                  eval_s=round(time.perf_counter() - start, 1),
+                  epochs=completed_epochs(workdir))
+    checkpoints.write_json(os.path.join(workdir, "test.json"), result)
+    export_model(model, recipe, os.path.join(workdir, "model.keras"))
+    return result
+
+
 def export_model(model, recipe, path):
     """Save an uncompiled copy of ``model`` (no optimiser state): small, for readers."""
-    clean = create_model(recipe.model_name, drop_path_rate=recipe.drop_path_rate)
+    clean = build_model(recipe)
     clean.set_weights(model.get_weights())
     return checkpoints.atomic_write(path, lambda tmp: clean.save(tmp))

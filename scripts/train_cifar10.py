@@ -14,10 +14,8 @@ The training chapter (book/chapters/07_training) calls the same
 """
 import argparse
 import json
-import os
-import time
 
-from focal_utils import checkpoints, data, training
+from focal_utils import data, training
 
 
 def main():
@@ -30,16 +28,8 @@ def main():
     args.workdir = args.workdir or training.default_workdir(recipe)
     splits = data.train_val_test_split(data.load_cifar10())
     print(f"recipe: {recipe}\nwork folder: {args.workdir}", flush=True)
-    model = training.train(recipe, splits, args.workdir, verbose=2, seed=recipe.seed)
-    start = time.perf_counter()
-    test_loss, test_acc = model.evaluate(
-        data.make_dataset(splits["test"], 500), verbose=0)
-    result = dict(test_accuracy=test_acc, test_loss=test_loss,
-                  eval_s=round(time.perf_counter() - start, 1),
-                  epochs=training.completed_epochs(args.workdir))
+    result = training.train_and_test(recipe, splits, args.workdir, verbose=2, seed=recipe.seed)
     print(json.dumps(result), flush=True)
-    checkpoints.write_json(os.path.join(args.workdir, "test.json"), result)
-    training.export_model(model, recipe, os.path.join(args.workdir, "model.keras"))
 
 
 if __name__ == "__main__":

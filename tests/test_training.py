@@ -1,5 +1,6 @@
 """The training recipe: schedule, weight decay, logs, and a killed run resuming."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from focal_utils import training
+import _training_harness as harness
+from focal_utils import registry, training
 
 TINY = training.Recipe(epochs=3, batch_size=32, peak_lr=1e-3, warmup_epochs=1.0,
                        train_size=None, val_size=None)
@@ -119,3 +121,22 @@ def test_killed_run_resumes_losing_at_most_one_epoch(tmp_path):
     assert np.all(np.diff(log["elapsed_s"]) > 0) and np.all(np.diff(log["cpu_s"]) > 0)
     assert {"val_accuracy", "val_loss", "accuracy", "loss", "learning_rate"} <= set(log)
     assert os.path.exists(os.path.join(workdir, "best.keras"))
+
+
+def test_train_and_test_scores_the_test_split_and_exports(tmp_path):
+    """What the shipping scripts call: test.json holds the exported model's own test score."""
+    undo = harness.tiny_training(training, registry)
+    try:
+        recipe = harness.recipe(training, epochs=2)
+        splits = dict(harness.splits(), test=harness.splits(n_train=40, n_val=0, seed=1)["train"])
+        result = training.train_and_test(recipe, splits, str(tmp_path), verbose=0, seed=0)
+    finally:
+        undo()
+    assert result["epochs"] == 2 == training.completed_epochs(str(tmp_path))
+    with open(tmp_path / "test.json") as f:
+        assert json.load(f) == pytest.approx(result)
+    exported = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert getattr(exported, "optimizer", None) is None  # no optimiser state: small, for readers
+    logits = exported.predict(splits["test"][0], verbose=0)
+    accuracy = float(np.mean(np.argmax(logits, axis=-1) == splits["test"][1]))
+    assert accuracy == pytest.approx(result["test_accuracy"], abs=1e-6)

@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Train the token-mixer variants of the book's CIFAR-10 model head to head (or resume them).
+
+    python scripts/train_mixers.py [--epochs 30] [--mixers focal_modulation attention ...] [--seed 0]
+    python scripts/train_mixers.py --ship     # copy finished runs into focal_utils/weights/mixers/
+
+Each variant is ``focalnet_cifar_conv`` with its token mixer swapped (``focal_utils.layers.mixers``;
+registry names ``cifar_conv_<mixer>``) and the book's full recipe, except the number of epochs, which is
+the same for every variant. Every run has its own work folder (``training.default_workdir``, named after a
+hash of its recipe), so running the command again after an interruption resumes each run at its last
+finished epoch, and finished runs are skipped. The variants run one after another, in the order given.
+
+After each run it writes, atomically, ``~/.cache/focal-book/runs/mixer_comparison.csv``: one row per
+finished run (model, mixer, seed, epochs, params, flops, test_accuracy, train_images_per_s, wall_s).
+``--ship`` copies that table, each run's per-epoch log (epoch, val_accuracy, elapsed_s) and each
+exported model under 15 MB into ``focal_utils/weights/mixers/``, where chapter 9 reads them.
+"""
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import os
+import shutil
+
+from focal_utils import checkpoints, data, flops, training
+from focal_utils.layers.mixers import MIXERS
+from focal_utils.registry import create_model
+
+RUNS = os.path.expanduser("~/.cache/focal-book/runs")
+TABLE = os.path.join(RUNS, "mixer_comparison.csv")
+SHIP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "focal_utils", "weights", "mixers")
+COLUMNS = ("model", "mixer", "seed", "epochs", "params", "flops", "test_accuracy",
+           "train_images_per_s", "wall_s")
+MAX_SHIPPED_BYTES = 15 * 2**20
+
+
+def model_name(mixer):
+    """The registry name of the variant with ``mixer``: the book's model for focal modulation."""
+    return training.FULL.model_name if mixer == "focal_modulation" else f"cifar_conv_{mixer}"
+
+
+def recipe_for(mixer, epochs, seed):
+    return dataclasses.replace(training.FULL, model_name=model_name(mixer), epochs=epochs, seed=seed)
+
+
+def summary_row(mixer, recipe, workdir, train_images):
+    """One row of the table, from the run's log and test.json."""
+    log = training.read_log(os.path.join(workdir, "log.csv"))
+    with open(os.path.join(workdir, "test.json")) as f:
+        test = json.load(f)
+    model = create_model(recipe.model_name)
+    # Images per second of wall-clock time over the epochs after the first (which also traces).
+    later = log["elapsed_s"][-1] - log["elapsed_s"][0]
+    rate = train_images * (len(log["epoch"]) - 1) / later if later > 0 else float("nan")
+    return dict(model=recipe.model_name, mixer=mixer, seed=recipe.seed, epochs=len(log["epoch"]),
+                params=model.count_params(), flops=flops.count_flops(model),
+                test_accuracy=round(test["test_accuracy"], 4),
+                train_images_per_s=round(rate, 1), wall_s=round(log["elapsed_s"][-1], 1))
+
+
+def write_table(rows, path):
+    """Atomically write ``rows`` (dicts with COLUMNS) as CSV, sorted by mixer then seed."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(sorted(rows, key=lambda r: (MIXERS.index(r["mixer"]), int(r["seed"]))))
+    checkpoints.write_text(path, text.getvalue())
+
+
+def read_table(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def train_all(mixers, epochs, seed):
+    splits = data.train_val_test_split(data.load_cifar10())
+    train_images = len(splits["train"][0])
+    for mixer in mixers:
+        recipe = recipe_for(mixer, epochs, seed)
+        workdir = training.default_workdir(recipe)
+        print(f"== {mixer}: {recipe.model_name}, {epochs} epochs, seed {seed}; work folder {workdir}",
+              flush=True)
+        result = training.train_and_test(recipe, splits, workdir, verbose=2, seed=seed)
+        print(json.dumps(result), flush=True)
+        row = summary_row(mixer, recipe, workdir, train_images)
+        rows = [r for r in read_table(TABLE)
+                if (r["mixer"], int(r["seed"])) != (mixer, seed)] + [row]
+        write_table(rows, TABLE)
+        print(f"   {row}", flush=True)
+
+
+def ship():
+    """Copy the table, the logs and the small models into the package."""
+    rows = read_table(TABLE)
+    if not rows:
+        raise SystemExit(f"no finished run in {TABLE}: run the training first")
+    os.makedirs(SHIP, exist_ok=True)
+    for row in rows:
+        recipe = recipe_for(row["mixer"], int(row["epochs"]), int(row["seed"]))
+        workdir = training.default_workdir(recipe)
+        stem = f"{row['model']}.seed{row['seed']}"
+        log = training.read_log(os.path.join(workdir, "log.csv"))
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["epoch", "val_accuracy", "elapsed_s"])
+        writer.writerows(zip(log["epoch"], log["val_accuracy"], log["elapsed_s"]))
+        checkpoints.write_text(os.path.join(SHIP, f"{stem}_log.csv"), text.getvalue())
+        exported = os.path.join(workdir, "model.keras")
+        if os.path.getsize(exported) < MAX_SHIPPED_BYTES:
+            shutil.copyfile(exported, os.path.join(SHIP, f"{stem}.keras"))
+        else:
+            print(f"not shipping {exported}: {os.path.getsize(exported) / 2**20:.1f} MB")
+    write_table(rows, os.path.join(SHIP, "mixer_comparison.csv"))
+    print(f"shipped {len(rows)} runs into {SHIP}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mixers", nargs="+", default=list(MIXERS), choices=MIXERS)
+    parser.add_argument("--epochs", type=int, default=30, help="the same for every variant (default 30)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ship", action="store_true", help="copy finished runs into the package")
+    args = parser.parse_args()
+    if args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.ship:
+        ship()
+    else:
+        train_all(args.mixers, args.epochs, args.seed)
+
+
+if __name__ == "__main__":
+    main()
