@@ -314,3 +314,18 @@ def test_stepper_close_releases_every_widget(mode):
     assert len(set(registry) - before) > 3
     stepper.close()
     assert set(registry) == before
+
+
+def test_stepper_palette_png_keeps_a_plot_small_and_close():
+    import matplotlib.pyplot as plt
+
+    def figure():
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.imshow(np.linspace(0, 1, 256).reshape(16, 16), cmap="inferno")
+        ax.plot([0, 15], [0, 15], "c-")
+        return fig
+
+    (palette, _), (rgb, _) = fw.frame_bytes(figure()), fw.frame_bytes(figure(), colors=None)
+    assert Image.open(io.BytesIO(palette)).mode == "P" and len(palette) < len(rgb)
+    # A figure with few colours survives the palette almost exactly.
+    assert np.abs(decode(palette).astype(int) - decode(rgb).astype(int)).mean() < 2.0
