@@ -211,8 +211,9 @@ class ChapterTimer:
         import os
 
         cores = os.cpu_count() or 1
-        return (f"**Run time.** This chapter's code ran in {format_duration(seconds)} on this machine "
-                f"({cores} CPU core{'s' if cores != 1 else ''}), from the setup cell to the last code cell.")
+        return (f"**Run time.** This run of the chapter's code took {format_duration(seconds)}, from the "
+                f"setup cell to the last code cell, on a machine with {cores} CPU "
+                f"core{'s' if cores != 1 else ''}.")
 
     def stop(self, show=True):
         """Measure the time since ``start``; rewrite the note and display it here. Returns the seconds."""

@@ -270,8 +270,8 @@ def receptive_field_plot(grad_maps, titles=None, sizes=None, position=None,
     else:
         axes = np.asarray(axes, dtype=object).reshape(-1)
         if len(axes) != n:
-            raise ValueError(f"Argument `axes` must hold one axes per map: {n} maps but {len(axes)} "
-                             "axes. Pass as many axes as `grad_maps`, or axes=None for a new figure.")
+            raise ValueError(f"Argument `axes` must hold one axes per map (or be None for a new figure): "
+                             f"{n} maps but {len(axes)} axes. Received: axes with {len(axes)} entries")
         fig = axes[0].figure
     for k, ax in enumerate(axes.flat):
         grad = grad_maps[k]

@@ -408,8 +408,8 @@ def frame_bytes(frame, dpi=72, colors=256):
             if data.startswith(magic):
                 return data, fmt
         raise ValueError(
-            "Argument `frames` holds bytes that are not a PNG, JPEG or GIF image (they start with "
-            f"{data[:8]!r}). Pass encoded images, matplotlib figures or (H, W, 3) arrays.")
+            "Argument `frames` must hold PNG, JPEG or GIF bytes, matplotlib figures or (H, W, 3) arrays; "
+            f"these bytes are not a PNG, JPEG or GIF image. Received: bytes starting with {data[:8]!r}")
     if hasattr(frame, "savefig"):
         import matplotlib.pyplot as plt
 
@@ -556,6 +556,6 @@ class FrameStepper(widgets.VBox):
 
     @property
     def nbytes(self):
-        """Bytes of all frames together: what the static HTML embeds."""
+        """The size in bytes of all the frames, which a static page embeds."""
         return sum(len(data) for data, _ in self.frames)
 

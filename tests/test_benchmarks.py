@@ -336,7 +336,7 @@ def test_chapter_timer_states_the_measured_time_where_the_note_was(monkeypatch):
     timer = timing_module.ChapterTimer(clock=lambda: next(ticks))
     assert shown == [timing_module.ChapterTimer.PENDING]  # the note under the setup cell, for now
     assert timer.stop() == pytest.approx(27.4)
-    assert "ran in 27 s" in updated[0] and shown[-1] == updated[0]  # rewritten, and shown at the end
+    assert "took 27 s" in updated[0] and shown[-1] == updated[0]  # rewritten, and shown at the end
     assert timing_module.ChapterTimer(start=0.0, clock=lambda: 150.0, show=False).stop(show=False) == 150.0
     assert timing_module.format_duration(150.0) == "2.5 min"
     with pytest.raises(ValueError, match="`seconds`"):
