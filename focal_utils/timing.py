@@ -167,3 +167,63 @@ def time_forward(fn, *args, repeats=7, warmup=1, min_repeat_seconds=0.02,
     return time_interleaved([(fn, args)], repeats=repeats, warmup=warmup,
                             min_repeat_seconds=min_repeat_seconds,
                             max_number=max_number, clock=clock)[0]
+
+
+def format_duration(seconds):
+    """``"27 s"`` under 90 seconds, ``"1.6 min"`` above: how the book states a run time."""
+    if seconds < 0:
+        raise ValueError(f"Argument `seconds` must be a duration (>= 0). Received: seconds={seconds}")
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+class ChapterTimer:
+    """A chapter's run time, measured, and stated near its top: under the setup cell.
+
+    A run time typed into a chapter's title cell goes stale with the next change of code or machine.
+    Instead, the setup cell creates a timer, which displays a note there (with a display id), and the
+    chapter's last code cell calls :meth:`stop`: it measures the time since ``start``, rewrites that
+    note with it and displays the same sentence where it is called. The note is Markdown produced by
+    code, so it reads the same in the HTML book (built from the executed notebook, where the update is
+    stored), in Jupyter and in Colab, with no glue role left raw.
+
+    Args:
+        start: the ``clock()`` reading the chapter started at (take it first thing in the setup cell,
+            so that the imports count); default: now.
+        clock: the clock, ``time.perf_counter``; a fake one in tests.
+        show: display the note now (a notebook); False for scripts and tests.
+    """
+
+    PENDING = ("**Run time.** The last code cell of this chapter measures how long its code takes and "
+               "writes it here.")
+
+    def __init__(self, start=None, clock=time.perf_counter, show=True):
+        self.clock = clock
+        self.start = clock() if start is None else start
+        self.seconds = None
+        self._handle = None
+        if show:
+            from IPython.display import Markdown, display
+
+            self._handle = display(Markdown(self.PENDING), display_id=True)
+
+    def sentence(self, seconds):
+        """The note for a measured run time ``seconds``."""
+        import os
+
+        cores = os.cpu_count() or 1
+        return (f"**Run time.** This run of the chapter's code took {format_duration(seconds)}, from the "
+                f"setup cell to the last code cell, on a machine with {cores} CPU "
+                f"core{'s' if cores != 1 else ''}.")
+
+    def stop(self, show=True):
+        """Measure the time since ``start``; rewrite the note and display it here. Returns the seconds."""
+        self.seconds = self.clock() - self.start
+        text = self.sentence(self.seconds)
+        if show or self._handle is not None:
+            from IPython.display import Markdown, display
+
+            if self._handle is not None:
+                self._handle.update(Markdown(text))
+            if show:
+                display(Markdown(text))
+        return self.seconds

@@ -246,7 +246,7 @@ def overlay(image, low_res, ax=None, alpha=0.5, cmap="jet", title=None,
 
 
 def receptive_field_plot(grad_maps, titles=None, sizes=None, position=None,
-                         cmap="magma", size=2.6, log=False, suptitle=None):
+                         cmap="magma", size=2.6, log=False, suptitle=None, axes=None):
     """Heatmaps of measured receptive fields, one panel per map.
 
     Args:
@@ -257,13 +257,22 @@ def receptive_field_plot(grad_maps, titles=None, sizes=None, position=None,
             a dashed square of that size is drawn around ``position``.
         position: ``(i, j)`` the output position (default: the centre).
         log: show ``log10`` of the map (zeros masked), to see its tails.
+        axes: optional axes to draw into, one per map (panels of a larger
+            figure, e.g. beside a picture); default: a new row of panels.
 
     Returns:
         the figure.
     """
     grad_maps = [np.asarray(m, dtype="float64") for m in grad_maps]
     n = len(grad_maps)
-    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.3), squeeze=False)
+    if axes is None:
+        fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.3), squeeze=False)
+    else:
+        axes = np.asarray(axes, dtype=object).reshape(-1)
+        if len(axes) != n:
+            raise ValueError(f"Argument `axes` must hold one axes per map (or be None for a new figure): "
+                             f"{n} maps but {len(axes)} axes. Received: axes with {len(axes)} entries")
+        fig = axes[0].figure
     for k, ax in enumerate(axes.flat):
         grad = grad_maps[k]
         height, width = grad.shape

@@ -1,7 +1,10 @@
-"""An ipywidgets explorer of a FocalNet's gates and modulators.
+"""Widgets that work in the static HTML book and live in Jupyter or Colab.
 
-Two modes, one set of controls (image, block, map, opacity), chosen by
-``mode="auto"`` (see :func:`auto_mode`):
+:class:`GateExplorer` explores a FocalNet's gates and modulators;
+:class:`FrameStepper` is a slider over any precomputed pictures (one figure
+per focal level, per gate shift, ...). Both have two modes, chosen by
+``mode="auto"`` (see :func:`auto_mode`). For the explorer, with one set of
+controls (image, block, map, opacity):
 
 - ``"static"`` renders every frame up front, for a fixed set of images, into
   nested ``ipywidgets.Stack`` widgets whose ``selected_index`` is tied to the controls
@@ -45,6 +48,12 @@ MODE_NOTES = {
     "live": ("Live explorer: the kernel draws each frame when a control moves, so it needs a running "
              "kernel (ipywidgets {version})."),
 }
+STEPPER_NOTES = {
+    "static": ("Static slider: every frame was drawn in advance and the slider switches between them "
+               "in your browser, without a kernel (ipywidgets {version})."),
+    "live": ("Live slider: the kernel shows the frame drawn in advance for each position of the slider, "
+             "so it needs a running kernel (ipywidgets {version})."),
+}
 
 
 def auto_mode():
@@ -57,6 +66,28 @@ def auto_mode():
     if "google.colab" in sys.modules or not hasattr(widgets, "Stack"):
         return "live"
     return "static"
+
+
+def resolve_mode(mode):
+    """The mode a widget runs in: ``mode`` checked, ``"auto"`` resolved by :func:`auto_mode`.
+
+    Raises a ValueError for an unknown mode, and for ``"static"`` where ipywidgets has no ``Stack``
+    (ipywidgets 7), saying to pass ``"live"`` or ``"auto"`` instead.
+    """
+    if mode not in MODES:
+        raise ValueError(f"Argument `mode` must be one of {MODES}. Received: mode={mode!r}")
+    if mode == "auto":
+        return auto_mode()
+    if mode == "static" and not hasattr(widgets, "Stack"):
+        raise ValueError(
+            "mode='static' needs ipywidgets>=8 (ipywidgets.Stack); this kernel has ipywidgets "
+            f"{widgets.__version__}. Pass mode='live' (or 'auto'), or upgrade ipywidgets.")
+    return mode
+
+
+def mode_note(mode, notes=MODE_NOTES):
+    """The small print under a widget saying which mode runs, so a reader knows if it needs a kernel."""
+    return widgets.HTML(f"<small>{notes[mode].format(version=widgets.__version__)}</small>")
 
 
 def widget_registry():
@@ -104,6 +135,11 @@ def progress_bar(**kwargs):
                 self._handle = None
 
     return NotebookBar(**kwargs)
+
+
+def widgets_made_since(existing, owner):
+    """The open widgets whose ids are not in ``existing`` (a set of ids), less ``owner``: what to close."""
+    return [w for key, w in list(widget_registry().items()) if key not in existing and w is not owner]
 
 
 def to_uint8(image):
@@ -197,14 +233,7 @@ class GateExplorer(widgets.VBox):
 
     def __init__(self, model, images, labels=None, class_names=None, mode="auto",
                  size=128, opacities=STATIC_OPACITIES, fmt="jpeg"):
-        if mode not in MODES:
-            raise ValueError(f"Argument `mode` must be one of {MODES}. Received: mode={mode!r}")
-        if mode == "auto":
-            mode = auto_mode()
-        if mode == "static" and not hasattr(widgets, "Stack"):
-            raise ValueError(
-                "mode='static' needs ipywidgets>=8 (ipywidgets.Stack); this kernel has ipywidgets "
-                f"{widgets.__version__}. Pass mode='live' (or 'auto'), or upgrade ipywidgets.")
+        mode = resolve_mode(mode)
         images = np.asarray(images)
         if images.ndim != 4 or len(images) == 0:
             raise ValueError(
@@ -220,8 +249,7 @@ class GateExplorer(widgets.VBox):
             raise ValueError(
                 "Argument `opacities` must hold at least one opacity in [0, 1]. "
                 f"Received: opacities={opacities}")
-        registry = widget_registry()
-        existing = set(registry)
+        existing = set(widget_registry())
         self.model, self.images, self.mode = model, images, mode
         self.labels = None if labels is None else np.asarray(labels).reshape(-1)
         self.class_names, self.size, self.fmt = class_names, size, fmt
@@ -234,14 +262,13 @@ class GateExplorer(widgets.VBox):
         self.links, self.frames = [], None
         self._make_controls()
         body = self._static_body() if mode == "static" else self._live_body()
-        self.mode_note = widgets.HTML(
-            f"<small>{MODE_NOTES[mode].format(version=widgets.__version__)}</small>")
+        self.mode_note = mode_note(mode)
         controls = widgets.VBox([self.image_slider, self.block_select, self.map_select,
                                  self.opacity_slider])
         super().__init__([controls, body, self.mode_note])
         self.add_class("focal-explorer")
         # Every widget made above (controls, stacks, images, links, layouts, styles), for close().
-        self._created = [w for key, w in list(registry.items()) if key not in existing and w is not self]
+        self._created = widgets_made_since(existing, self)
 
     def close(self):
         """Close this explorer and every widget it created; free its frames and maps."""
@@ -361,3 +388,174 @@ class GateExplorer(widgets.VBox):
             return self.live_image
         return self.frames[self.image_slider.value][self.block_select.value][
             self.map_select.value][self.opacity_slider.index]
+
+
+# -- a slider over precomputed frames -------------------------------------------------------------------
+IMAGE_FORMATS = {b"\x89PNG": "png", b"\xff\xd8": "jpeg", b"GIF8": "gif"}
+
+
+def frame_bytes(frame, dpi=72, colors=256):
+    """``(bytes, format)`` of one frame: PNG/JPEG/GIF bytes as they are, a figure or an array as PNG.
+
+    A matplotlib figure is saved at ``dpi`` and closed, so that it is not also shown as a plot below the
+    widget. An array is an ``(H, W, 3)`` image (see :func:`to_uint8`). Figures and arrays become PNGs
+    with a palette of ``colors`` colours (None: full RGB): a plot has few colours, and its palette PNG
+    is about a third of the RGB one, which matters when a static page embeds every frame.
+    """
+    if isinstance(frame, (bytes, bytearray)):
+        data = bytes(frame)
+        for magic, fmt in IMAGE_FORMATS.items():
+            if data.startswith(magic):
+                return data, fmt
+        raise ValueError(
+            "Argument `frames` must hold PNG, JPEG or GIF bytes, matplotlib figures or (H, W, 3) arrays; "
+            f"these bytes are not a PNG, JPEG or GIF image. Received: bytes starting with {data[:8]!r}")
+    if hasattr(frame, "savefig"):
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        frame.savefig(buffer, format="png", dpi=dpi)
+        plt.close(frame)
+        from PIL import Image
+
+        array = np.asarray(Image.open(buffer).convert("RGB"))
+    else:
+        array = np.asarray(frame)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(
+            "Argument `frames` must hold encoded images (bytes), matplotlib figures or (H, W, 3) "
+            f"arrays. Received: a frame of type {type(frame).__name__} with shape {array.shape}")
+    return encode_png(to_uint8(array), colors), "png"
+
+
+def encode_png(frame, colors=256):
+    """PNG bytes of a uint8 RGB array, with a palette of at most ``colors`` colours (None: RGB)."""
+    if colors is None:
+        return encode(frame, "png")
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image = Image.fromarray(frame).quantize(int(colors), method=Image.Quantize.MEDIANCUT)
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+class FrameStepper(widgets.VBox):
+    """A slider over pictures drawn in advance: slider position ``i`` shows ``frames[i]``.
+
+    For a figure that varies with one setting (the receptive field of each focal level, the modulator
+    as the gates shift), draw it once per value and step through the drawings. Because every frame
+    exists before the widget does, the same pixels are shown in both modes (see :func:`auto_mode`):
+
+    - ``"static"``: an ``ipywidgets.Stack`` of ``Image`` widgets whose ``selected_index`` is tied to
+      the slider with ``ipywidgets.jslink``; the browser switches frames by itself, so the slider keeps
+      working in the rendered HTML book, with no kernel.
+    - ``"live"``: one ``Image`` whose value an ``observe`` callback replaces when the slider moves;
+      needs a kernel, works with ipywidgets 7 (Colab's 7.7.1 has no ``Stack``) and 8.
+
+    Args:
+        frames: the pictures, one per slider position: PNG/JPEG/GIF bytes, matplotlib figures (saved
+            as PNG at ``dpi``, then closed) or ``(H, W, 3)`` arrays.
+        labels: one label per frame, shown by the slider (e.g. ``"level 2"``); default ``"0"``,
+            ``"1"``, ...
+        description: the slider's description.
+        mode: ``"auto"`` (default), ``"static"`` or ``"live"``.
+        value: the index of the frame shown first.
+        width: CSS width of the picture (e.g. ``"480px"``); default: its natural size.
+        dpi: resolution at which figures are saved.
+        colors: palette size of the PNGs made from figures and arrays (None: full RGB), see
+            :func:`frame_bytes`.
+
+    Attributes:
+        mode: the mode that runs, also stated under the picture (``mode_note``).
+        slider: the ``SelectionSlider``; its ``index`` is the frame shown.
+        images: static mode's ``Image`` widgets, one per frame (None in live mode).
+        frames: the encoded frames, ``[(bytes, format)]``.
+        link: static mode's ``jslink`` (slider index -> stack).
+
+    Raises:
+        ValueError: no frames, labels of another length, a frame that is not a picture, a bad
+            ``value`` or ``mode``.
+
+    Example:
+
+    >>> import matplotlib.pyplot as plt
+    >>> figures = []
+    >>> for k in (1, 2, 3):
+    ...     fig, ax = plt.subplots(figsize=(2, 2))
+    ...     _ = ax.plot([0, 1], [0, k])
+    ...     figures.append(fig)
+    >>> stepper = FrameStepper(figures, [f"k={k}" for k in (1, 2, 3)], description="slope")
+    >>> stepper.slider.index = 2
+    >>> stepper.shown_frame().value == stepper.frames[2][0]
+    True
+    """
+
+    def __init__(self, frames, labels=None, description="", mode="auto", value=0, width=None, dpi=72,
+                 colors=256):
+        mode = resolve_mode(mode)
+        frames = list(frames)
+        if not frames:
+            raise ValueError("Argument `frames` must hold at least one picture. Received: frames=[]")
+        labels = [str(i) for i in range(len(frames))] if labels is None else [str(l) for l in labels]
+        if len(labels) != len(frames):
+            raise ValueError(
+                f"Argument `labels` must give one label per frame: {len(frames)} frames but "
+                f"{len(labels)} labels. Received: labels={labels}")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"Argument `labels` must not repeat a label (the slider shows them). "
+                             f"Received: labels={labels}")
+        if not 0 <= int(value) < len(frames):
+            raise ValueError(f"Argument `value` must be a frame index in [0, {len(frames) - 1}]. "
+                             f"Received: value={value}")
+        existing = set(widget_registry())
+        self.mode, self.frames = mode, [frame_bytes(f, dpi, colors) for f in frames]
+        self.images, self.link = None, None
+        self._layout = widgets.Layout(width=width) if width else widgets.Layout()
+        self.slider = widgets.SelectionSlider(
+            options=[(label, i) for i, label in enumerate(labels)], index=int(value),
+            description=description, style={"description_width": "initial"},
+            layout=widgets.Layout(width="480px"))
+        body = self._static_body() if mode == "static" else self._live_body()
+        self.mode_note = mode_note(mode, STEPPER_NOTES)
+        super().__init__([self.slider, body, self.mode_note])
+        self.add_class("focal-stepper")
+        self._created = widgets_made_since(existing, self)
+
+    def _image(self, index):
+        data, fmt = self.frames[index]
+        return widgets.Image(value=data, format=fmt, layout=self._layout)
+
+    def _static_body(self):
+        self.images = [self._image(i) for i in range(len(self.frames))]
+        stack = widgets.Stack(self.images, selected_index=self.slider.index)
+        self.link = widgets.jslink((self.slider, "index"), (stack, "selected_index"))
+        return stack
+
+    def _live_body(self):
+        self.live_image = self._image(self.slider.index)
+        # Frames are drawn already: swapping one in is cheap, so the picture follows the drag.
+        self.slider.observe(self._show, names="index")
+        return self.live_image
+
+    def _show(self, change=None):
+        data, fmt = self.frames[self.slider.index]
+        self.live_image.format = fmt
+        self.live_image.value = data
+
+    def shown_frame(self):
+        """The ``Image`` widget showing the slider's current frame (both modes)."""
+        return self.live_image if self.mode == "live" else self.images[self.slider.index]
+
+    def close(self):
+        """Close this widget and every widget it made."""
+        for widget in getattr(self, "_created", ()):
+            widget.close()
+        self._created, self.images, self.link = [], None, None
+        super().close()
+
+    @property
+    def nbytes(self):
+        """The size in bytes of all the frames, which a static page embeds."""
+        return sum(len(data) for data, _ in self.frames)
+

@@ -106,13 +106,16 @@ TEMPLATE = '''\
 # %% [markdown]
 # # {number}. {title}
 #
-# The question this chapter answers, and what it needs from earlier chapters. Run time on a 2-core CPU:
-# under a minute.
+# The question this chapter answers, and what it needs from earlier chapters. The note under the setup
+# cell gives the chapter's run time, measured by its last code cell.
 
 # %%
 {install_cell}
 
 # %%
+import time
+
+CHAPTER_START = time.perf_counter()  # the last code cell measures the chapter's run time from here
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -121,8 +124,13 @@ import keras
 import numpy as np
 
 import focal_utils
+from focal_utils.timing import ChapterTimer
 
 keras.utils.set_random_seed(0)
+timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
+
+# %%
+run_seconds = timer.stop()  # the chapter's run time, also written under the setup cell
 
 # %% [markdown]
 # ## Summary

@@ -316,3 +316,28 @@ def test_compare_token_mixers_without_memory_and_one_mixer():
 def test_compare_token_mixers_validates(kwargs, match):
     with pytest.raises(ValueError, match=match):
         benchmarks.compare_token_mixers(channels=8, progress=False, **kwargs)
+
+
+def test_chapter_timer_states_the_measured_time_where_the_note_was(monkeypatch):
+    import IPython.display
+
+    shown, updated = [], []
+
+    class Handle:
+        def update(self, obj):
+            updated.append(obj.data)
+
+    def fake_display(obj, display_id=False):
+        shown.append(obj.data)
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    ticks = iter([100.0, 127.4])
+    timer = timing_module.ChapterTimer(clock=lambda: next(ticks))
+    assert shown == [timing_module.ChapterTimer.PENDING]  # the note under the setup cell, for now
+    assert timer.stop() == pytest.approx(27.4)
+    assert "took 27 s" in updated[0] and shown[-1] == updated[0]  # rewritten, and shown at the end
+    assert timing_module.ChapterTimer(start=0.0, clock=lambda: 150.0, show=False).stop(show=False) == 150.0
+    assert timing_module.format_duration(150.0) == "2.5 min"
+    with pytest.raises(ValueError, match="`seconds`"):
+        timing_module.format_duration(-1.0)

@@ -113,3 +113,16 @@ def test_receptive_field_plot_squares():
     assert square.get_width() == 3
     assert fig.axes[1].patches == [] or len(fig.axes[1].patches) == 0
     assert fig.axes[0].images[0].get_extent() == [-0.5, 14.5, 14.5, -0.5]
+
+
+def test_receptive_field_plot_draws_into_given_axes():
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    grad = np.zeros((9, 9))
+    grad[3:6, 3:6] = 1.0
+    assert viz.receptive_field_plot([grad], sizes=[3], axes=[right]) is fig
+    assert len(right.images) == 1 and len(right.patches) == 1 and not left.images
+    with pytest.raises(ValueError, match=r"`axes`.*1 maps but 2 axes"):
+        viz.receptive_field_plot([grad], axes=[left, right])
+    plt.close(fig)

@@ -217,3 +217,115 @@ def test_blocks_with_fewer_levels_show_the_image_where_a_level_is_missing():
     drawn = explorer.frame_array(0, 1, 2, 0.9)  # stage 1 has one
     assert not np.array_equal(drawn, explorer.frame_array(0, 1, 2, 0.0))
     explorer.close()
+
+
+# -- FrameStepper ---------------------------------------------------------------------------------------
+def solid_frames(n, size=8):
+    """``n`` PNG frames, frame ``i`` a solid grey of level ``20 * i``: a frame says which it is."""
+    return [fw.encode(np.full((size, size, 3), 20 * i, dtype="uint8"), "png") for i in range(n)]
+
+
+def grey(image_widget):
+    return int(decode(image_widget.value)[0, 0, 0])
+
+
+@pytest.mark.parametrize("mode", ["static", "live"])
+def test_stepper_shows_the_frame_the_slider_selects(mode):
+    stepper = fw.FrameStepper(solid_frames(4), [f"level {i + 1}" for i in range(4)], description="level",
+                              mode=mode, value=1)
+    assert stepper.mode == mode and "focal-stepper" in stepper._dom_classes
+    assert stepper.slider.description == "level" and stepper.slider.label == "level 2"
+    assert grey(stepper.shown_frame()) == 20
+    for index in (3, 0, 2):
+        stepper.slider.index = index
+        assert grey(stepper.shown_frame()) == 20 * index
+        assert stepper.shown_frame().value == stepper.frames[index][0]
+    if mode == "static":
+        stack = stepper.children[1]
+        assert isinstance(stack, ipywidgets.Stack) and list(stack.children) == stepper.images
+        # The browser follows the link with no kernel: slider index -> stack.selected_index.
+        assert stepper.link.source == (stepper.slider, "index")
+        assert stepper.link.target == (stack, "selected_index")
+        assert stack.selected_index == 1  # the first frame; the link moves it in the browser
+    else:
+        assert stepper.images is None and stepper.children[1] is stepper.live_image
+    assert ("Static slider" if mode == "static" else "Live slider") in stepper.mode_note.value
+
+
+def test_stepper_static_and_live_show_the_same_pixels():
+    figures = []
+    for k in (1, 2):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(1.5, 1.5))
+        ax.plot([0, 1], [0, k])
+        figures.append(fig)
+    static = fw.FrameStepper(figures, ["k=1", "k=2"], mode="static")
+    assert not plt.get_fignums()  # each figure was saved, then closed: it is not shown twice
+    live = fw.FrameStepper([data for data, _ in static.frames], ["k=1", "k=2"], mode="live")
+    for index in (0, 1):
+        static.slider.index = live.slider.index = index
+        assert static.shown_frame().format == live.shown_frame().format == "png"
+        assert static.shown_frame().value == live.shown_frame().value
+    assert static.nbytes == sum(len(d) for d, _ in static.frames) > 0
+
+
+def test_stepper_accepts_arrays_and_jpeg():
+    frames = [np.full((4, 4, 3), 200, dtype="uint8"), fw.encode(np.zeros((4, 4, 3), "uint8"), "jpeg")]
+    live = fw.FrameStepper(frames, mode="live")
+    assert [fmt for _, fmt in live.frames] == ["png", "jpeg"] and live.slider.label == "0"
+    live.slider.index = 1
+    assert live.live_image.format == "jpeg"
+
+
+def test_stepper_rejects_bad_inputs():
+    frames = solid_frames(2)
+    with pytest.raises(ValueError, match=r"`frames` must hold at least one picture"):
+        fw.FrameStepper([])
+    with pytest.raises(ValueError, match=r"`labels`.*2 frames but 3 labels"):
+        fw.FrameStepper(frames, ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"`labels` must not repeat"):
+        fw.FrameStepper(frames, ["a", "a"])
+    with pytest.raises(ValueError, match=r"`value`.*\[0, 1\].*Received: value=2"):
+        fw.FrameStepper(frames, value=2)
+    with pytest.raises(ValueError, match=r"`frames`.*not a PNG, JPEG or GIF"):
+        fw.FrameStepper([b"hello"])
+    with pytest.raises(ValueError, match=r"`frames`.*shape \(4, 4\)"):
+        fw.FrameStepper([np.zeros((4, 4))])
+    with pytest.raises(ValueError, match="mode"):
+        fw.FrameStepper(frames, mode="fast")
+
+
+def test_stepper_without_stack_runs_live(monkeypatch):
+    monkeypatch.delattr(ipywidgets, "Stack")  # ipywidgets 7 (Colab's 7.7.1)
+    stepper = fw.FrameStepper(solid_frames(3))
+    assert stepper.mode == "live"
+    stepper.slider.index = 2
+    assert grey(stepper.live_image) == 40
+    with pytest.raises(ValueError, match=r"mode='static' needs ipywidgets>=8.*mode='live'"):
+        fw.FrameStepper(solid_frames(3), mode="static")
+
+
+@pytest.mark.parametrize("mode", ["static", "live"])
+def test_stepper_close_releases_every_widget(mode):
+    registry = fw.widget_registry()
+    before = set(registry)
+    stepper = fw.FrameStepper(solid_frames(3), mode=mode)
+    assert len(set(registry) - before) > 3
+    stepper.close()
+    assert set(registry) == before
+
+
+def test_stepper_palette_png_keeps_a_plot_small_and_close():
+    import matplotlib.pyplot as plt
+
+    def figure():
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.imshow(np.linspace(0, 1, 256).reshape(16, 16), cmap="inferno")
+        ax.plot([0, 15], [0, 15], "c-")
+        return fig
+
+    (palette, _), (rgb, _) = fw.frame_bytes(figure()), fw.frame_bytes(figure(), colors=None)
+    assert Image.open(io.BytesIO(palette)).mode == "P" and len(palette) < len(rgb)
+    # A figure with few colours survives the palette almost exactly.
+    assert np.abs(decode(palette).astype(int) - decode(rgb).astype(int)).mean() < 2.0

@@ -22,7 +22,7 @@
 # code is checked against `focal_utils`, the small Keras 3 package that comes with the book.
 #
 # This preface says what focal modulation is, who the book is for, how to read it, and what each chapter
-# does. Its code cells take about 20 seconds on a 2-core CPU.
+# does. The note under the setup cell gives the run time of its code, measured by its last code cell.
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
@@ -47,6 +47,9 @@ if importlib.util.find_spec("focal_utils") is None:
               ", ".join(changed))
 
 # %%
+import time
+
+CHAPTER_START = time.perf_counter()  # the last code cell measures the chapter's run time from here
 import inspect
 import os
 
@@ -57,8 +60,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import focal_utils
+from focal_utils.timing import ChapterTimer
 
 keras.utils.set_random_seed(0)
+timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
 print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
 
 # %% [markdown]
@@ -164,7 +169,7 @@ plt.show()
 # an MLP, a loss and an optimiser are familiar words), and have met attention at least once. It is also for
 # readers who know Transformers well and want to see, in code, what changes when attention goes away.
 #
-# You do not need a GPU. Every chapter runs top to bottom on a 2-core CPU in minutes, and states its run time;
+# You do not need a GPU. Every chapter runs top to bottom on a 2-core CPU in minutes, and measures its run time;
 # on a CPU the training chapter trains a short demonstration and then uses the shipped weights of its long run. The code is Keras 3 and runs on the
 # TensorFlow or the JAX backend; the book's notebooks use TensorFlow unless you set `KERAS_BACKEND` before
 # starting them.
@@ -247,7 +252,11 @@ np.testing.assert_allclose(logits, keras.ops.convert_to_numpy(model(images, trai
 # Seven blocks in three stages: a 16 x 16 grid of 64 channels, then 8 x 8 of 128, then 4 x 4 of 256, each
 # block with three gates (two local levels and the global one). By the end of Chapter 6 every one of these
 # numbers will have a reason.
-#
+
+# %%
+run_seconds = timer.stop()  # the chapter's run time, also written under the setup cell
+
+# %% [markdown]
 # ## Acknowledgements and sources
 #
 # The model follows the official implementation of the paper ([Microsoft, 2022](../bibliography.md)); timm's version

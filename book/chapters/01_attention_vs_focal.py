@@ -27,8 +27,9 @@
 # modulation on the same tokens, count the multiply-accumulates of both, and
 # then time both layers and measure their peak memory on this computer.
 #
-# You need nothing from earlier chapters beyond a working install. Expected
-# run time on a 2-core CPU: about one minute, most of it the benchmark.
+# You need nothing from earlier chapters beyond a working install. The note
+# under the setup cell gives the chapter's run time (most of it the
+# benchmark), measured by its last code cell.
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
@@ -53,6 +54,9 @@ if importlib.util.find_spec("focal_utils") is None:
               ", ".join(changed))
 
 # %%
+import time
+
+CHAPTER_START = time.perf_counter()  # the last code cell measures the chapter's run time from here
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -68,8 +72,10 @@ from keras import ops
 import focal_utils
 from focal_utils import benchmarks, flops, memory
 from focal_utils.viz import load_sample_image
+from focal_utils.timing import ChapterTimer
 
 keras.utils.set_random_seed(0)
+timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
 print("keras", keras.__version__, "on", keras.backend.backend())
 
 # %% [markdown]
@@ -444,14 +450,17 @@ print("method used on this machine:", memory.memory_method())
 # The grids run from 7x7 (49 tokens) to 64x64 (4096 tokens). The batch is 4
 # images: at 64x64 the attention weights alone are
 # $4 \times 3 \times 4096^2 \times 4$ bytes $= 768$ MiB, so a larger batch
-# would need several gigabytes, and the whole run takes well under a minute.
+# would need several gigabytes. The cell prints how long the whole run took.
 
 # %%
 GRIDS = [7, 14, 21, 28, 42, 56, 64]
 BATCH = 4
+bench_start = time.perf_counter()
 rows = benchmarks.compare_token_mixers(GRIDS, channels=C, num_heads=HEADS,
                                        batch_size=BATCH, focal_level=LEVELS, repeats=7,
                                        min_repeat_seconds=0.05)
+print(f"{len(rows)} measurements over {len(GRIDS)} grids in "
+      f"{time.perf_counter() - bench_start:.0f} s")
 
 # %%
 time_ratio = benchmarks.ratios(rows, "seconds")
@@ -587,6 +596,9 @@ print(f"attention is slower than focal modulation from {first_slower}x{first_slo
 # ([Liu et al., 2021](../bibliography.md)), and that focal modulation avoids by aggregating
 # first: its global context comes from one average over the map, not from
 # $N^2$ comparisons.
+
+# %%
+run_seconds = timer.stop()  # the chapter's run time, also written under the setup cell
 
 # %% [markdown]
 # ## Summary

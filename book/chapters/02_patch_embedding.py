@@ -24,8 +24,9 @@
 # official code. We follow one real picture through every step and print the
 # shape of every tensor.
 #
-# You need nothing from earlier chapters beyond a working install. Expected
-# run time on a 2-core CPU: about 20 seconds.
+# You need nothing from earlier chapters beyond a working install. The note
+# under the setup cell gives the chapter's run time, measured by its last
+# code cell.
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
@@ -50,6 +51,9 @@ if importlib.util.find_spec("focal_utils") is None:
               ", ".join(changed))
 
 # %%
+import time
+
+CHAPTER_START = time.perf_counter()  # the last code cell measures the chapter's run time from here
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -65,6 +69,7 @@ import focal_utils
 from focal_utils import PatchEmbedding, create_model
 from focal_utils.analysis import receptive_field, receptive_field_extent
 from focal_utils.registry import CIFAR10_MEAN, CIFAR10_STD
+from focal_utils.timing import ChapterTimer
 from focal_utils.viz import (
     exploded_patches,
     image_grid,
@@ -73,6 +78,7 @@ from focal_utils.viz import (
 )
 
 keras.utils.set_random_seed(0)
+timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
 print("keras", keras.__version__, "on", keras.backend.backend())
 
 # %% [markdown]
@@ -517,6 +523,9 @@ except ValueError as error:
     print("ValueError:", error)
 print("image_size=40 is fine:", tuple(create_model("focalnet_cifar", image_size=40)
                                       (np.zeros((1, 40, 40, 3), "float32")).shape))
+
+# %%
+run_seconds = timer.stop()  # the chapter's run time, also written under the setup cell
 
 # %% [markdown]
 # ## Summary

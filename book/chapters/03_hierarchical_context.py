@@ -27,8 +27,8 @@
 # measure, with gradients, how far each level can see.
 #
 # From the previous chapter you need the patch embedding (images become a
-# `(batch, height, width, channels)` grid of tokens). Expected run time on a
-# 2-core CPU: about 30 seconds.
+# `(batch, height, width, channels)` grid of tokens). The note under the
+# setup cell gives the chapter's run time, measured by its last code cell.
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
@@ -53,6 +53,9 @@ if importlib.util.find_spec("focal_utils") is None:
               ", ".join(changed))
 
 # %%
+import time
+
+CHAPTER_START = time.perf_counter()  # the last code cell measures the chapter's run time from here
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -74,9 +77,12 @@ from focal_utils.analysis import (
     value_and_input_gradient,
 )
 from focal_utils.registry import CIFAR10_MEAN, CIFAR10_STD
+from focal_utils.timing import ChapterTimer
 from focal_utils.viz import load_sample_image, overlay, receptive_field_plot
+from focal_utils.widgets import FrameStepper
 
 keras.utils.set_random_seed(0)
+timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
 print("keras", keras.__version__, "on", keras.backend.backend())
 
 # %% [markdown]
@@ -441,6 +447,52 @@ plt.show()
 # normalised per panel. Dashed squares: the theoretical reach 3x3, 7x7 and 13x13.*
 
 # %% [markdown]
+# What does that reach cover in a picture? The slider below steps one token through the levels, from
+# the projected context $Z^0$ (which sees only its own token) to the global level. Each frame shows the
+# measured receptive field at that level (left, as above, with $Z^0$'s measured the same way) and the
+# same reach drawn on the first picture around its centre token, over that level's context map (right;
+# a token is a 2x2 patch of pixels, so the picture's 16x16 tokens fill it). Every frame was drawn in
+# advance, so the slider also works in the HTML book, without a kernel.
+
+# %%
+grad_z0 = receptive_field(lambda t: level_contexts(layer, t)["context"], shape, centre)
+assert receptive_field_extent(grad_z0) == (1, 1)
+picture, tokens_side = images[0], z0.shape[1]
+token = (tokens_side // 2, tokens_side // 2)  # the picture's centre token, (8, 8)
+steps = ([("Z^0 (projection)", grad_z0, 1, z0)]
+         + [(f"level {l + 1} (k={k})", grads[l], theory[l], levels_by_hand[l])
+            for l, k in enumerate(layer.kernel_sizes)]
+         + [("global level", grad_global, None, z_global)])
+
+
+def level_frame(name, grad, reach, context):
+    """One slider frame: the measured receptive field, and the same reach on the picture."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.4))
+    extent = receptive_field_extent(grad)
+    receptive_field_plot([grad], titles=[f"{name}: {extent[0]}x{extent[1]} tokens"],
+                         sizes=[reach], axes=[left])
+    norm = np.broadcast_to(np.linalg.norm(context[0], axis=-1), (tokens_side, tokens_side))
+    overlay(picture, norm, ax=right, alpha=0.6, cmap="viridis",
+            title="its reach on the picture, over ||Z||")
+    pixels_per_token = picture.shape[0] // tokens_side
+    if reach is None:  # the global level: the whole picture
+        corner, side = (-0.5, -0.5), picture.shape[0]
+    else:
+        middle = pixels_per_token * token[0] + (pixels_per_token - 1) / 2
+        side = pixels_per_token * reach
+        corner = (middle - side / 2, middle - side / 2)
+    right.add_patch(plt.Rectangle(corner, side, side, fill=False, edgecolor="cyan", ls="--", lw=1.5))
+    right.plot(*[pixels_per_token * t + (pixels_per_token - 1) / 2 for t in token[::-1]], "c+")
+    fig.tight_layout()
+    return fig
+
+
+level_slider = FrameStepper([level_frame(*step) for step in steps], [step[0] for step in steps],
+                            description="focal level", value=len(steps) - 2, dpi=90)
+print(f"{len(steps)} frames, {level_slider.nbytes / 1024:.0f} KB of PNG; mode: {level_slider.mode}")
+level_slider
+
+# %% [markdown]
 # Two things show beyond the reach. Inside its square, the gradient is not
 # uniform: a token near the centre reaches the output through many paths
 # through the stacked kernels, a token at the border of the square through
@@ -526,7 +578,11 @@ plt.show()
 # local levels cover a small neighbourhood and the global level is the only
 # long-range path, until downsampling shrinks the grid: at the last stage,
 # stage 3 (7x7 tokens), a 13x13 reach covers everything.
-#
+
+# %%
+run_seconds = timer.stop()  # the chapter's run time, also written under the setup cell
+
+# %% [markdown]
 # ## Summary
 #
 # - One linear projection `f` produces the query ($C$), the initial context

@@ -21,8 +21,8 @@
 # 1x1 convolution) and one multiplication. We build the layer step by step with the weights of a real
 # `FocalModulation` layer, check every step against the package, and then look at a design decision that
 # is easy to miss: the gates are raw numbers, not a softmax. You need Chapter 3 (the context levels) and
-# the notation of Chapter 1 (query, context, modulator). The chapter runs in under a minute on a
-# 2-core CPU.
+# the notation of Chapter 1 (query, context, modulator). The note under the setup cell gives the
+# chapter's run time, measured by its last code cell.
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
@@ -47,11 +47,12 @@ if importlib.util.find_spec("focal_utils") is None:
               ", ".join(changed))
 
 # %%
+import time
+
+CHAPTER_START = time.perf_counter()  # the last code cell measures the chapter's run time from here
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import inspect
 
 import keras
 import matplotlib.pyplot as plt
@@ -60,8 +61,11 @@ from keras import ops
 
 import focal_utils
 from focal_utils import FocalModulation
+from focal_utils.timing import ChapterTimer
+from focal_utils.widgets import FrameStepper
 
 keras.utils.set_random_seed(0)
+timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
 np.set_printoptions(precision=4, suppress=True)
 
 
@@ -232,14 +236,79 @@ out_by_hand = mod.proj(q * modulator)
 print("output:", tuple(out_by_hand.shape))
 
 # %% [markdown]
-# ## The whole layer, checked against the package
+# ## The whole layer, written once
 #
-# Here is the package's `FocalModulation.call`: the six steps above in order, with the paper's names as
-# comments. With `return_maps=True` it also returns the gates and the modulator it computed, without
-# storing them on the layer.
+# The six steps fit in one small Keras layer. `__init__` keeps the options and the kernel sizes
+# ($k_\ell = \text{focal\_factor} \cdot (\ell - 1) + \text{focal\_window}$, Chapter 3); `build` makes the
+# sublayers once the number of channels $C$ is known: `f` (query, context and gates), one depthwise
+# convolution per level, `h` (written here as the official 1x1 convolution) and `proj`; `call` runs
+# steps 1 to 6. It keeps only the official defaults: no dropout, no layer norm inside the modulation, no
+# normalised modulator, raw gates.
 
 # %%
-print(inspect.getsource(FocalModulation.call))
+class MiniFocalModulation(keras.layers.Layer):
+    """Focal modulation in one page: the steps of this chapter, official defaults only."""
+
+    def __init__(self, focal_level=2, focal_window=3, focal_factor=2, **kwargs):
+        super().__init__(**kwargs)
+        self.focal_level = focal_level
+        self.kernel_sizes = [focal_factor * level + focal_window for level in range(focal_level)]
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.f = keras.layers.Dense(2 * channels + self.focal_level + 1, name="f")
+        self.focal_layers = [keras.layers.DepthwiseConv2D(k, padding="same", use_bias=False,
+                                                          name=f"focal_layer_{i}")
+                             for i, k in enumerate(self.kernel_sizes)]
+        self.h = keras.layers.Conv2D(channels, 1, name="h")
+        self.proj = keras.layers.Dense(channels, name="proj")
+        for layer in [self.f, *self.focal_layers, self.h, self.proj]:
+            layer.build(input_shape)
+
+    def call(self, x):
+        channels = x.shape[-1]
+        projected = self.f(x)                                   # step 1: one projection, split
+        q, ctx = projected[..., :channels], projected[..., channels:2 * channels]
+        gates = projected[..., 2 * channels:]                   # step 3: raw gates, L + 1 per token
+        ctx_all = 0.0
+        for level, focal_layer in enumerate(self.focal_layers):  # step 2: level l from level l - 1
+            ctx = ops.gelu(focal_layer(ctx), approximate=False)
+            ctx_all = ctx_all + ctx * gates[..., level:level + 1]  # step 4: gated sum
+        ctx_global = ops.gelu(ops.mean(ctx, axis=(1, 2), keepdims=True), approximate=False)
+        ctx_all = ctx_all + ctx_global * gates[..., self.focal_level:]
+        modulator = self.h(ctx_all)                             # step 5: the modulator
+        return self.proj(q * modulator)                         # step 6: modulate, project
+
+
+# %% [markdown]
+# To check it, we give it the package layer's weights. Every weight has the same shape in both layers
+# except `h`'s kernel: the package stores the 1x1 convolution as a `Dense` kernel of shape $(C, C)$, our
+# `Conv2D` as $(1, 1, C, C)$, the same numbers (Step 5).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+mini = MiniFocalModulation(focal_level=mod.focal_level)
+mini.build(x.shape)
+assert mini.kernel_sizes == list(mod.kernel_sizes)
+for mine, theirs in [(mini.f, mod.f), *zip(mini.focal_layers, mod.focal_layers), (mini.proj, mod.proj)]:
+    mine.set_weights(theirs.get_weights())
+h_kernel, h_bias = mod.h.get_weights()
+mini.h.set_weights([h_kernel.reshape(1, 1, C, C), h_bias])
+print(f"{len(mini.weights)} weights copied, {mini.count_params():,} parameters "
+      f"(package layer: {len(mod.weights)} weights, {mod.count_params():,} parameters)")
+
+# %%
+out_mini, out_pkg = to_np(mini(x)), to_np(mod(x))
+scale = np.abs(out_pkg).max()  # an untrained layer's outputs are small: compare relative to them
+np.testing.assert_allclose(out_mini, out_pkg, rtol=1e-5, atol=1e-5 * scale)
+print(f"MiniFocalModulation == focal_utils.FocalModulation on the 4 images: "
+      f"max |diff| / max |output| = {np.abs(out_mini - out_pkg).max() / scale:.1e}")
+
+# %% [markdown]
+# The page-long layer computes what the package computes, to float32 round-off. The package's layer has
+# more to carry (every option of the official code, `get_config` for saving, the fast depthwise path on
+# JAX), but not more arithmetic. It also returns, when asked with `return_maps=True`, the gates and the
+# modulator it computed, without storing them on the layer; our step-by-step tensors match them too.
 
 # %%
 out_pkg, maps = mod(x, return_maps=True)
@@ -346,10 +415,13 @@ def with_gate_shift(layer, shift, level=None):
 
 shifts = np.linspace(-3, 3, 13)
 norms = {"raw": [], "softmax": []}
+norm_maps = {"raw": [], "softmax": []}  # ||modulator|| per token of the first image, for the slider below
 for c in shifts:
     for name, layer in (("raw", mod), ("softmax", soft)):
         _, shifted = with_gate_shift(layer, c)(x, return_maps=True)
-        norms[name].append(np.linalg.norm(to_np(shifted["modulator"]), axis=-1).mean())
+        norm_map = np.linalg.norm(to_np(shifted["modulator"]), axis=-1)
+        norms[name].append(norm_map.mean())
+        norm_maps[name].append(norm_map[0])
 norms = {k: np.array(v) for k, v in norms.items()}
 print("shift c         " + " ".join(f"{c:6.1f}" for c in shifts[::3]))
 for name in norms:
@@ -380,6 +452,41 @@ plt.show()
 # common shift.*
 
 # %% [markdown]
+# Behind each point of the curve is a map: the modulator's norm at every token. The slider steps through
+# the shifts $c$ for the first image, with the raw-gate map (left) and the softmax-gate map (middle) on
+# one colour scale, shared by every frame, and the point of the curve it belongs to (right). Every frame
+# was drawn in advance, so the slider also works in the HTML book, without a kernel.
+
+# %%
+map_max = max(m.max() for maps_of in norm_maps.values() for m in maps_of)
+
+
+def shift_frame(index):
+    """One slider frame: the ||modulator|| maps at shift shifts[index], and where they sit on the curve."""
+    fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.0), gridspec_kw={"width_ratios": [1, 1, 1.4]},
+                             layout="constrained")
+    for ax, name in zip(axes, ("raw", "softmax")):
+        im = ax.imshow(norm_maps[name][index], cmap="inferno", vmin=0.0, vmax=map_max)
+        ax.set_title(f"{name} gates: mean {norms[name][index]:.3f}", fontsize=9)
+        ax.axis("off")
+    fig.colorbar(im, ax=axes[:2], fraction=0.025, label="||modulator||")
+    axes[2].plot(shifts, norms["raw"], "-", color="C0", label="raw")
+    axes[2].plot(shifts, norms["softmax"], "--", color="C1", label="softmax")
+    for name, colour in (("raw", "C0"), ("softmax", "C1")):
+        axes[2].plot(shifts[index], norms[name][index], "o", color=colour)
+    axes[2].axvline(shifts[index], color="gray", lw=0.7)
+    axes[2].set_xlabel("shift c added to every gate", fontsize=9)
+    axes[2].set_title("mean ||modulator||", fontsize=9)
+    axes[2].legend(fontsize=8)
+    return fig
+
+
+shift_slider = FrameStepper([shift_frame(i) for i in range(len(shifts))], [f"{c:+.1f}" for c in shifts],
+                            description="gate shift c", value=len(shifts) // 2, dpi=80)
+print(f"{len(shifts)} frames, {shift_slider.nbytes / 1024:.0f} KB of PNG; mode: {shift_slider.mode}")
+shift_slider
+
+# %% [markdown]
 # **Coupling, measured.** Now raise the gate of level 1 alone by 2. With raw gates only that gate moves;
 # the other two are untouched. With softmax, the level-1 weight rises and *both* others fall, although
 # nothing about them changed.
@@ -401,7 +508,11 @@ for name, layer in (("raw", mod), ("softmax", soft)):
 # needs (`norm1` normalises the input of `f` and `f` starts with small weights, so the raw gates start small),
 # and it removes the token's control over how much context it takes. Chapter 5 measures the keras-io
 # example's other departures.
-#
+
+# %%
+run_seconds = timer.stop()  # the chapter's run time, also written under the setup cell
+
+# %% [markdown]
 # ## Summary
 #
 # - One linear layer `f` gives the query, the context and $L + 1$ gates; the gates are raw numbers, one per
@@ -409,7 +520,8 @@ for name, layer in (("raw", mod), ("softmax", soft)):
 # - Gated aggregation is a per-token weighted sum over levels, $Z^{\text{out}} = \sum_\ell G^\ell \odot Z^\ell$;
 #   the modulator is $m = h(Z^{\text{out}})$ with $h$ a 1x1 convolution (a `Dense` on channels-last tokens).
 # - The output is $\mathrm{proj}(q \odot m)$: the token is scaled by its context, never compared with other
-#   tokens. Our step-by-step version matches `focal_utils.FocalModulation` exactly.
+#   tokens. Our step-by-step version, and the one-page `MiniFocalModulation` written from it, match
+#   `focal_utils.FocalModulation` to float32 round-off.
 # - Softmax gates sum to one per token: they cannot change the amount of context (a common shift has
 #   exactly no effect), cannot subtract a level, and couple the levels. The official code has no softmax.
 #

@@ -19,8 +19,8 @@
 # stochastic depth). This chapter assembles the FocalNet block from those parts, measures what each trick
 # does at initialisation, stacks blocks into a stage with downsampling, and then uses everything to measure,
 # on real numbers, how the keras-io example of focal modulation departs from the official design. You need
-# Chapter 4 (the modulation layer) and Chapter 2 (patch embedding). The chapter runs in about 30 seconds on a
-# 2-core CPU.
+# Chapter 4 (the modulation layer) and Chapter 2 (patch embedding). The note under the setup cell gives the
+# chapter's run time, measured by its last code cell.
 
 # %%
 # Colab or a fresh runtime: install the book's package if it is missing.
@@ -45,6 +45,9 @@ if importlib.util.find_spec("focal_utils") is None:
               ", ".join(changed))
 
 # %%
+import time
+
+CHAPTER_START = time.perf_counter()  # the last code cell measures the chapter's run time from here
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -59,10 +62,12 @@ from keras import ops
 
 import focal_utils
 from focal_utils import FocalNetBlock, FocalNetStage, StochasticDepth, drop_path_rates, kerasio
+from focal_utils.timing import ChapterTimer
 
 # The keras-io model's grouped convolutions make TensorFlow log retracing warnings.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 keras.utils.set_random_seed(0)
+timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
 np.set_printoptions(precision=4, suppress=True)
 
 
@@ -452,7 +457,11 @@ assert kio.count_params() == kerasio.KERASIO_NUM_PARAMS == 2_446_680
 # AdamW with weight decay on every variable): Chapter 7 compares the two models in training, including the
 # cost of its grouped convolutions, for which `kerasio.build_book_model_kerasio_way` builds the book's model
 # with the example's convolution construction.
-#
+
+# %%
+run_seconds = timer.stop()  # the chapter's run time, also written under the setup cell
+
+# %% [markdown]
 # ## Summary
 #
 # - A FocalNet block is pre-norm: $x + \mathrm{FM}(\mathrm{LN}_1(x))$, then $x + \mathrm{MLP}(\mathrm{LN}_2(x))$;

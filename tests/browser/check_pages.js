@@ -4,11 +4,14 @@
 // aborted, then checks that
 //   - chapter 8's explorer (a VBox with class "focal-explorer") renders, and that moving its "image"
 //     slider, then each other control it has ("map", "opacity", "block"), changes the image shown;
+//   - the frame sliders of chapters 3 and 4 (FrameStepper, class "focal-stepper": focal level, gate
+//     shift) render, and that moving each, forward and back, changes the image shown;
 //   - MathJax typesets chapter 4's formulas;
 //   - chapter 1's tqdm progress bar renders.
 // Prints the aborted requests, the weight of chapter 8's page (HTML and everything it loaded) and the
 // wall time. Usage: node tests/browser/check_pages.js [BUILD_DIR]   (default _build/html; run it after
-// `make book`). CHROMIUM=/path/to/chromium overrides /usr/bin/chromium.
+// `make book`). CHROMIUM=/path/to/chromium overrides /usr/bin/chromium; SHOTS=DIR saves a screenshot of
+// each frame slider, before and after it moves, into DIR.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -25,6 +28,12 @@ const PAGES = {
   progress: "book/chapters/01_attention_vs_focal.html",
 };
 const SECOND_CONTROLS = ["map", "opacity", "block"];
+// The frame sliders (focal_utils.widgets.FrameStepper): page -> the slider's description.
+const STEPPERS = [
+  { rel: "book/chapters/03_hierarchical_context.html", slider: "focal level", shot: "ch03_focal_level" },
+  { rel: "book/chapters/04_gated_aggregation.html", slider: "gate shift c", shot: "ch04_gate_shift" },
+];
+const SHOTS = process.env.SHOTS || "";
 // An aborted request of these kinds breaks the page; others (say, an image linked from the web) are
 // only reported.
 const NEEDED = new Set(["script", "stylesheet", "font"]);
@@ -112,6 +121,44 @@ async function checkExplorer(context) {
   printWeight(opened.log.requests);
 }
 
+// Moves a frame slider, once to the right (or left at its end) and once back, and checks that each move
+// shows a different picture, and that moving back shows the first one again.
+async function checkStepper(context, { rel, slider, shot }) {
+  const opened = await openPage(context, rel);
+  const stepper = opened.page.locator(".focal-stepper");
+  await stepper.first().waitFor({ timeout: TIMEOUT }).catch(() =>
+    fail(`${rel}: no widget with class "focal-stepper" rendered within ${TIMEOUT / 1000} s ` +
+      `(${pageErrors(opened.log).join("; ") || "no error logged"})`));
+  if ((await stepper.count()) !== 1) fail(`${rel}: ${await stepper.count()} frame sliders, expected 1`);
+  await stepper.scrollIntoViewIfNeeded();
+  const first = await shownImages(stepper);
+  if (SHOTS) await stepper.screenshot({ path: path.join(SHOTS, `${shot}_before.png`) });
+  const handle = stepper.locator(".noUi-handle, .ui-slider-handle");
+  const keys = [];
+  for (const step of ["forward", "back"]) {
+    const before = step === "forward" ? first : await shownImages(stepper);
+    const [now, max] = await Promise.all(["aria-valuenow", "aria-valuemax"].map((a) => handle.getAttribute(a)));
+    const key = step === "back" ? (keys[0] === "ArrowRight" ? "ArrowLeft" : "ArrowRight")
+      : (now === null || Number(now) < Number(max) ? "ArrowRight" : "ArrowLeft");
+    keys.push(key);
+    await handle.focus();
+    await handle.press(key);
+    await opened.page.waitForFunction(([sel, srcs]) => {
+      const shown = [...document.querySelectorAll(`${sel} img`)].filter((e) => e.checkVisibility());
+      return shown.map((e) => e.src).join(" ") !== srcs && shown.every((e) => e.complete);
+    }, [".focal-stepper", before.srcs], { timeout: 10000 }).catch(() =>
+      fail(`${rel}: moving the "${slider}" slider ${step} did not change the image shown`));
+    const after = await shownImages(stepper);
+    if (after.hashes === before.hashes) fail(`${rel}: moving "${slider}" ${step} re-rendered the same picture`);
+    const label = (await stepper.locator(".widget-readout").first().textContent()).trim();
+    console.log(`  "${slider}" ${step} (${key}) -> ${label}: image ${before.hashes} -> ${after.hashes}`);
+    if (step === "forward" && SHOTS) await stepper.screenshot({ path: path.join(SHOTS, `${shot}_moved.png`) });
+    if (step === "back" && after.hashes !== first.hashes) fail(`${rel}: moving "${slider}" back did not show the first picture again`);
+  }
+  await opened.page.waitForLoadState("networkidle");
+  checkLog(opened);
+}
+
 async function checkMath(context) {
   const opened = await openPage(context, PAGES.math);
   const { page } = opened;
@@ -157,6 +204,10 @@ async function main() {
       ["chapter 1 progress bar", checkProgress]]) {
       console.log(`${label}:`);
       await check(context);
+    }
+    for (const stepper of STEPPERS) {
+      console.log(`frame slider "${stepper.slider}" (${stepper.rel}):`);
+      await checkStepper(context, stepper);
     }
   } finally {
     await browser.close();
