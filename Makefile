@@ -172,7 +172,7 @@ test-package: $(SETUP)
 
 test-notebooks: $(SETUP)
 	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
-	env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(NBVAL_NB)
+	env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(CHAPTERS_NB)
 
 test-book: book
 
