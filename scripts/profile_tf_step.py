@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Where a TensorFlow training step of a registry model spends its time, by op type.
+
+    python scripts/profile_tf_step.py [--model focalnet_cifar_conv] [--batch 128] [--steps 6] [--top 20]
+
+Traces ``--steps`` AdamW steps of ``model.fit`` with TensorFlow's profiler (after an untimed fit that
+traces the step) and prints each op type's share of the host's busy self-time, summed over threads, and
+its milliseconds per step. Shares are what to compare; on a shared machine the milliseconds are not.
+The profile behind issue 19's closing note, e.g. how much of the step is the backward pass of the
+depthwise convolutions, the matmuls, or the gradients of the slices that split ``f``'s output.
+Needs TensorFlow's profiler plugin module (part of the TensorFlow wheel).
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin  # noqa: E402
+
+from focal_utils import create_model  # noqa: E402
+
+
+def op_type_times(xplane_path):
+    """``{op type: host self-time in us}`` from one profile, idle time left out."""
+    data, ok = plugin.xspace_to_tools_data([xplane_path], "framework_op_stats", {})
+    if not ok:
+        raise RuntimeError(f"TensorFlow could not read the profile {xplane_path}")
+    table = json.loads(data)[0]
+    columns = [c["id"] for c in table["cols"]]
+    times = collections.Counter()
+    for row in table["rows"]:
+        cell = dict(zip(columns, (c.get("v") if isinstance(c, dict) else c for c in row["c"])))
+        if cell["host_or_device"] == "Host" and cell["type"] != "IDLE":
+            times[cell["type"]] += cell["total_self_time"]
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="focalnet_cifar_conv")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--top", type=int, default=20)
+    args = parser.parse_args()
+    model = create_model(args.model)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    n = args.batch * args.steps
+    x = rng.integers(0, 256, (n, *model.image_size, 3)).astype("float32")
+    y = rng.integers(0, model.num_classes, n)
+    model.fit(x[:args.batch], y[:args.batch], batch_size=args.batch, verbose=0)  # traces the step
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=args.batch, verbose=0)
+    print(f"{args.model}, batch {args.batch}: {(time.perf_counter() - start) / args.steps * 1e3:.0f} ms "
+          "per step unprofiled")
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        model.fit(x, y, batch_size=args.batch, verbose=0)
+        tf.profiler.experimental.stop()
+        times = op_type_times(sorted(glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb"))[-1])
+    busy = sum(times.values())
+    print(f"busy host self-time, all threads: {busy / args.steps / 1e3:.0f} ms per step")
+    for op, us in times.most_common(args.top):
+        print(f"{us / busy:6.1%} {us / args.steps / 1e3:8.1f} ms/step  {op}")
+
+
+if __name__ == "__main__":
+    main()
