@@ -100,7 +100,18 @@ def _assert_equals_reference(workdir, reference):
 def test_random_kills_at_write_steps_lose_nothing(tmp_path, tiny, reference):
     rng = np.random.default_rng(18)
     kills, runs = [], 0
-    while len(kills) < 20:
+
+    def covered():
+        """Every kind of write step killed at least once, a JSON file's among them."""
+        return ({"fsync", "rename", "save_weights"} <= {kind for _, kind, _ in kills}
+                and any("json" in name for *_, name in kills))
+
+    # At least 20 kills, and on until every kind was hit. Which write a random step number lands on
+    # depends on how many files each epoch writes (best.keras only when validation improves, and the
+    # tiny model's validation on random labels can flip between runs): CI once saw 20 kills miss
+    # save_weights with nothing lost.
+    while len(kills) < 20 or not covered():
+        assert len(kills) < 100, f"100 random kills never hit every kind of write step: {kills}"
         workdir = str(tmp_path / f"run{runs}")
         runs += 1
         saved = 0
@@ -117,9 +128,6 @@ def test_random_kills_at_write_steps_lose_nothing(tmp_path, tiny, reference):
                 assert now >= saved, f"a kill at {injector.killed_at} lost saved epochs"
                 saved = now
         _assert_equals_reference(workdir, reference)
-    kinds = {kind for _, kind, _ in kills}
-    assert {"fsync", "rename", "save_weights"} <= kinds, kills
-    assert any("json" in name for *_, name in kills), kills
     for mode, kind, name in kills:
         _count(f"kill ({mode} {kind})")
 
