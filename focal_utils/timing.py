@@ -14,6 +14,7 @@ tests: the tests of this module drive it with a fake clock.
 import dataclasses
 import functools
 import math
+import os
 import statistics
 import time
 
@@ -208,8 +209,6 @@ class ChapterTimer:
 
     def sentence(self, seconds):
         """The note for a measured run time ``seconds``."""
-        import os
-
         cores = os.cpu_count() or 1
         return (f"**Run time.** This run of the chapter's code took {format_duration(seconds)}, from the "
                 f"setup cell to the last code cell, on a machine with {cores} CPU "
