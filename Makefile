@@ -66,8 +66,11 @@ BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tes
 	tests/test_widgets.py tests/test_prose_numbers.py tests/test_reader_markup.py tests/test_data.py \
 	tests/test_faults_data.py tests/test_faults_training.py tests/test_evaluation.py tests/test_registry.py \
 	tests/test_report.py tests/test_diagrams.py tests/test_throughput.py tests/test_benchmarks.py \
-	tests/test_snapshots.py tests/test_train_mixers.py
+	tests/test_snapshots.py tests/test_train_mixers.py tests/test_speed.py
 JAX_PYTEST := $(PYTEST) -n 2 --dist loadfile $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
+# JAX on a CPU runs faster with glibc's malloc on huge pages (focal_utils.speed.HUGEPAGES_TUNABLE says why;
+# a test checks that the two agree).
+JAX_ENV := KERAS_BACKEND=jax GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 # The Colab job: Colab's package list (../shared/colab), a wheel of this clone, the executed chapters.
 COLAB_FREEZE ?= ../shared/colab/pip-freeze.txt
@@ -109,7 +112,7 @@ test: $(SETUP)
 	if cifar=$$(scripts/cifar10_dir.sh $(BIN)/python) && \
 	   $(TIMED) "numbers in the prose come from the runs" $(BIN)/python scripts/check_prose_numbers.py && \
 	   $(TIMED) "package tests (KERAS_BACKEND=tensorflow)" env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
-	   $(TIMED) "package tests (KERAS_BACKEND=jax, backend-dependent files)" env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST) && \
+	   $(TIMED) "package tests (KERAS_BACKEND=jax, backend-dependent files)" env $(JAX_ENV) $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST) && \
 	   $(TIMED) "nbval over every chapter but 7 (FOCAL_QUICK=1)" env FOCAL_QUICK=1 $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(NBVAL) $(NBVAL_NB) && \
 	   $(TIMED) "vendored JavaScript (npm ci when stale)" $(VENDOR_JS) && \
 	   $(TIMED) "workflow lint (actionlint)" $(LINT_WORKFLOWS) && \
@@ -168,7 +171,7 @@ lint-workflows:
 test-package: $(SETUP)
 	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \
 	env KERAS_BACKEND=tensorflow $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(PYTEST) tests && \
-	env KERAS_BACKEND=jax $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST)
+	env $(JAX_ENV) $${cifar:+FOCAL_CIFAR10_DIR=$$cifar} $(JAX_PYTEST)
 
 test-notebooks: $(SETUP)
 	cifar=$$(scripts/cifar10_dir.sh $(BIN)/python); \

@@ -24,6 +24,7 @@ from focal_utils.layers import FocalNetStage, PatchEmbedding, drop_path_rates
 from focal_utils.layers.block import BlockConfig
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    apply_norm,
     as_pair,
     check_bool,
     check_layer_kwargs,
@@ -324,7 +325,7 @@ class FocalNet(keras.Model):
             x, stage_maps = stage(x, training=training, return_maps=True)
             for j, block_maps in enumerate(stage_maps):
                 all_maps[f"stage_{i}/block_{j}"] = block_maps
-        x = self.norm(x)
+        x = apply_norm(self.norm, x)
         return (x, all_maps) if return_maps else x
 
     def forward_head(self, features, pre_logits=False):

@@ -11,6 +11,8 @@ Nothing here is a test: timings depend on the machine and its load, and
 belong in the benchmark's printed ratios.
 """
 
+import csv
+import pathlib
 
 import keras
 import numpy as np
@@ -23,6 +25,12 @@ CASES = {
     "focalnet_cifar_conv": dict(image_size=32, batch_size=128, num_classes=10),
 }
 MODES = ("inference", "train_step")
+# glibc's malloc on transparent huge pages (glibc 2.35 or later; ignored elsewhere). It must be in the
+# environment when Python starts: a running process cannot switch. See ``hugepages_env``.
+HUGEPAGES_TUNABLE = "glibc.malloc.hugetlb=1"
+# the stored run of scripts/benchmark_cpu.py that Chapter 7 reads (its --csv output)
+BENCHMARK_FILE = pathlib.Path(__file__).parent / "weights" / "benchmark_cpu.csv"
+NUMERIC_COLUMNS = ("ms_per_batch", "images_per_s", "speed_vs_timm")
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.05
 
@@ -77,3 +85,38 @@ class KerasCase:
         if mode == "train_step":
             return self.model.train_on_batch(self.images, self.labels)
         raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
+
+
+def hugepages_env(env):
+    """A copy of the environment ``env`` with glibc's malloc on transparent huge pages.
+
+    Why: on a CPU, XLA (JAX's compiler) takes fresh memory from malloc for
+    every large buffer of a step, and Linux zero-fills it on first touch,
+    one 4 KiB page fault at a time. On the dev machine that was about
+    900,000 page faults and 2 s of system time per FocalNet-T training step
+    on JAX; with 2 MiB pages it is a few thousand, and the step is about
+    1.5x faster (TensorFlow's own allocator reuses its memory and gains
+    nothing). Other ``GLIBC_TUNABLES`` in ``env`` are kept.
+    """
+    env = dict(env)
+    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":")
+                if t and not t.startswith("glibc.malloc.hugetlb=")]
+    env["GLIBC_TUNABLES"] = ":".join(tunables + [HUGEPAGES_TUNABLE])
+    return env
+
+
+def read_benchmark(path=BENCHMARK_FILE):
+    """The rows of a ``scripts/benchmark_cpu.py --csv`` file, keyed by ``(model, mode, worker)``.
+
+    Timings are floats; ``speed_vs_timm`` is ``None`` where timm was not run.
+    """
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"The benchmark file {str(path)!r} has no rows.")
+    table = {}
+    for row in rows:
+        for key in NUMERIC_COLUMNS:
+            row[key] = float(row[key]) if row.get(key) not in (None, "") else None
+        table[row["model"], row["mode"], row["worker"]] = row
+    return table

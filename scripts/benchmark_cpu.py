@@ -3,7 +3,7 @@
 
     python scripts/benchmark_cpu.py [--repeats 5] [--calls 1] [--warmup 2]
         [--models focalnet_tiny_srf,focalnet_cifar_conv]
-        [--workers timm,tensorflow,jax] [--timm-python PATH] [--csv FILE]
+        [--workers timm,tensorflow,jax,jax+hugepages] [--timm-python PATH] [--csv FILE]
 
 Two models, each for inference and one AdamW training step:
 
@@ -18,8 +18,17 @@ Two models, each for inference and one AdamW training step:
 
 One worker process per framework (``--workers``; ``tensorflow@native`` and
 ``jax@native`` run the code before issue 19: the backend's own depthwise
-convolution for the focal levels and Keras' ``Dense`` on 4D tokens instead of
-``TokenDense``; ``tensorflow@xla`` compiles the Keras steps with XLA). The
+convolution for the focal levels, Keras' ``Dense`` on 4D tokens instead of
+``TokenDense``, and Keras' own GELU and LayerNorm instead of the fused ones
+of ``layers/fused.py``; only the ``ops.split`` of ``f``'s output stays;
+``tensorflow@unfused`` switches off only the fused GELU and LayerNorm;
+``tensorflow@xla`` compiles the Keras steps with XLA). A ``+hugepages``
+suffix (``jax+hugepages``, ``timm+hugepages``) starts that worker with
+glibc's malloc on transparent huge pages (``focal_utils.speed.HUGEPAGES_ENV``):
+XLA's CPU runtime takes fresh memory from malloc for every large buffer of a
+step, and the kernel then zero-fills it 4 KiB page by page (hundreds of
+thousands of page faults per FocalNet-T step, a third of the step's CPU
+time); on 2 MiB pages that cost all but disappears. The
 workers build everything, warm up, then wait; the parent asks them for one
 timed turn at a time, in rounds (model, mode, worker), so all contenders
 share the machine's load alike. Medians over ``--repeats`` turns (each the
@@ -92,7 +101,7 @@ class TimmCase:
 
 
 def _keras_cases(kind, models):
-    """Keras cases for worker ``kind`` ("tensorflow", "jax", "*@native", "tensorflow@xla")."""
+    """Keras cases for worker ``kind`` ("tensorflow", "jax", "*@native", "*@unfused", "tensorflow@xla")."""
     from focal_utils.speed import KerasCase
 
     if kind.endswith("@native"):
@@ -101,9 +110,14 @@ def _keras_cases(kind, models):
         import keras
 
         import focal_utils.layers.focal_modulation as fm
+        from focal_utils.layers import fused
         from focal_utils.layers.common import TokenDense
         fm.depthwise_conv = lambda layer, x: layer(x)
         TokenDense.call = keras.layers.Dense.call
+        fused._fusion_enabled = lambda: False
+    if kind.endswith("@unfused"):  # only the fused GELU and LayerNorm switched off
+        from focal_utils.layers import fused
+        fused._fusion_enabled = lambda: False
     jit = True if kind.endswith("@xla") else "auto"
     return {name: KerasCase(name, jit_compile=jit) for name in models}
 
@@ -120,7 +134,7 @@ def timed(case, mode, calls):
 
 def worker(kind, models, warmup):
     """Build, warm up, then answer ``name mode calls`` lines with JSON times."""
-    if kind == "timm":
+    if kind.partition("+")[0] == "timm":
         import timm
         import torch
         cases = {name: TimmCase(name) for name in models}
@@ -128,7 +142,7 @@ def worker(kind, models, warmup):
         params = {name: case.params for name, case in cases.items()}
     else:
         import keras
-        cases = _keras_cases(kind, models)
+        cases = _keras_cases(kind.partition("+")[0], models)
         framework = keras.backend.backend()
         fw_module = __import__(framework)
         version = f"Keras {keras.__version__}, {framework} {fw_module.__version__}"
@@ -148,16 +162,30 @@ def worker(kind, models, warmup):
 # ------------------------------------------------------------------- parent --
 
 def _spawn(kind, args):
-    if kind == "timm":
+    framework, _, setup = kind.partition("+")
+    if framework == "timm":
         python, env = args.timm_python, dict(os.environ)
     else:
         python = sys.executable
-        env = dict(os.environ, KERAS_BACKEND=kind.split("@")[0], TF_CPP_MIN_LOG_LEVEL="3")
+        env = dict(os.environ, KERAS_BACKEND=framework.split("@")[0], TF_CPP_MIN_LOG_LEVEL="3")
+    if setup == "hugepages":
+        from focal_utils.speed import hugepages_env
+        env = hugepages_env(env)
+    elif setup:
+        raise SystemExit(f"--workers: unknown setup +{setup} in {kind!r} (only +hugepages)")
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [python, os.path.abspath(__file__), "--worker", kind,
            "--models", ",".join(args.models), "--warmup", str(args.warmup)]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env=env, cwd=REPO)
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
 
 
 def _load():
@@ -170,7 +198,7 @@ def main():
     parser.add_argument("--calls", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--workers", default="timm,tensorflow,jax")
+    parser.add_argument("--workers", default="timm,tensorflow,jax,jax+hugepages")
     parser.add_argument("--timm-python", default=DEFAULT_TIMM_PYTHON)
     parser.add_argument("--csv", help="also write the medians to this CSV file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -183,9 +211,9 @@ def main():
         return worker(args.worker, args.models, args.warmup)
 
     kinds = [k for k in args.workers.split(",") if k]
-    if "timm" in kinds and not os.path.exists(args.timm_python):
+    if any(k.startswith("timm") for k in kinds) and not os.path.exists(args.timm_python):
         print(f"no timm interpreter at {args.timm_python}: timm skipped")
-        kinds.remove("timm")
+        kinds = [k for k in kinds if not k.startswith("timm")]
     print(f"{os.cpu_count()} cores; load average at start {_load()}; "
           f"{args.repeats} turns x {args.calls} call(s) after {args.warmup} warm-up calls", flush=True)
     procs = {kind: _spawn(kind, args) for kind in kinds}
@@ -212,6 +240,8 @@ def main():
         proc.stdin.close()
         proc.wait()
 
+    machine = f"{_cpu_name()}, {os.cpu_count()} cores"
+    today = time.strftime("%Y-%m-%d")
     rows = []
     for name in args.models:
         batch = CASE_SHAPES[name][1]
@@ -223,7 +253,8 @@ def main():
                            images_per_s=round(batch / ms * 1e3, 1),
                            speed_vs_timm=(round(1e3 * statistics.median(ref) / ms, 3)
                                           if ref else ""),
-                           turns_ms=" ".join(f"{1e3 * t:.0f}" for t in times[kind, name, mode]))
+                           turns_ms=" ".join(f"{1e3 * t:.0f}" for t in times[kind, name, mode]),
+                           versions=info[kind]["version"], machine=machine, date=today)
                 rows.append(row)
     print(f"\nload average at end {_load()}")
     print(f"{'model':20s} {'mode':10s} {'worker':16s} {'ms/batch':>9s} {'images/s':>9s} {'vs timm':>8s}")

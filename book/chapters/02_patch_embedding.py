@@ -209,6 +209,9 @@ print("patch (2, 5) = pixels [8:12, 20:24]: ok")
 print(inspect.getsource(PatchEmbedding.call))
 
 # %% [markdown]
+# (`apply_norm(self.norm, x)` is `self.norm(x)`, computed faster on TensorFlow; Chapter 5 shows why and
+# checks that the two agree.)
+#
 # We make one with the CIFAR model's width (64 channels) but a 4x4 patch, so
 # that the numbers are easy to follow, and switch the LayerNorm off for now.
 # Then we redo its convolution as a matrix product with its own weights.

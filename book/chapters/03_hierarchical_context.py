@@ -158,6 +158,10 @@ print("output:", tuple(out.shape), " parameters:", layer.count_params())
 print(inspect.getsource(FocalModulation.call))
 
 # %% [markdown]
+# The `gelu` in it is the package's exact GELU, `keras.ops.gelu(x, approximate=False)`, which on TensorFlow
+# runs as one fused loop forward and one backward (`focal_utils.layers.fused`; Chapter 7 measures what that
+# buys); Step 2 below checks it against the formula.
+#
 # ## Step 1: one projection, three roles
 #
 # A single linear map `f` (a `Dense` with bias) takes each token's $C = 64$
@@ -264,6 +268,10 @@ worst = np.abs(diff).argmax()
 print(f"max |tanh - exact| on [-6, 6]: {np.abs(diff).max():.2e} at x = {grid[worst]:+.2f}")
 np.testing.assert_allclose(gelu_exact(grid), exact, atol=1e-6)
 print("our gelu_exact == keras.ops.gelu(approximate=False): ok")
+from focal_utils.layers.fused import gelu as package_gelu  # what FocalModulation.call uses
+
+np.testing.assert_allclose(ops.convert_to_numpy(package_gelu(grid)), exact, atol=1e-6)
+print(f"the package's gelu == keras.ops.gelu(approximate=False) on {keras.backend.backend()}: ok")
 
 # %% mystnb={"figure": {"caption": "Left: exact GELU and its tanh approximation, indistinguishable at this scale. Right: their difference, small but not zero.", "name": "fig-gelu"}}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))

@@ -117,6 +117,13 @@ fig, boxes = diagrams.draw_block(focal_utils.create_model("focalnet_cifar").stag
 print(inspect.getsource(FocalNetBlock.call))
 
 # %% [markdown]
+# `apply_norm(self.norm1, x)` is `self.norm1(x)`, spelled so for speed. TensorFlow runs Keras'
+# LayerNormalization as a dozen small kernels each way (mean, variance, scale, shift, their gradients), every
+# one a pass over the tokens; `focal_utils.layers.fused.apply_norm` gives it the same weights but writes the
+# forward and the gradient once each for XLA, which fuses each into one loop (Chapter 7 measures the step).
+# On other backends it simply calls the layer. The hand-made block below calls `block.norm1(x)` itself, so
+# its check also covers the two ways of normalising.
+#
 # We feed the block the same kind of input as in Chapter 4: small synthetic images through the normalisation
 # and patch embedding of the book's CIFAR-10 model, 16x16 tokens of 64 channels. Then we rebuild the block's
 # output by hand from its own sublayers.

@@ -119,6 +119,8 @@ print(inspect.getsource(fu.FocalNet.forward_head))
 print(inspect.getsource(fu.FocalNet.call))
 
 # %% [markdown]
+# (`apply_norm(self.norm, x)` is the final LayerNorm, `self.norm(x)`, in the fused form of Chapter 5.)
+#
 # We build the book's CIFAR-10 model and push a batch through the pieces ourselves, printing the
 # shape after each. The model standardises its inputs itself (more on that below), so for the
 # hand-made pass we do the standardisation with the registered CIFAR-10 statistics.

@@ -591,6 +591,74 @@ display(Markdown(
     f"are what to read. What our model's focal levels buy is the accuracy above."))
 
 # %% [markdown]
+# ## How fast is a step? Against timm, and seconds per epoch
+#
+# On a CPU the step time decides how many epochs fit in an afternoon, and so how good the model gets.
+# `scripts/benchmark_cpu.py` times the same networks in three places: `focal_utils` on TensorFlow and on
+# JAX, and timm's reference FocalNet on PyTorch, one process per framework, taking turns. It covers
+# FocalNet-T (srf) at 224x224 with batch 8 and this chapter's model at 32x32 with batch 128, for inference
+# and for one AdamW training step. The worker marked `@native` runs the layers as they were before the
+# CPU work described below. The table is the script's stored run for TensorFlow, the backend this book
+# trains on, on the machine that trained the shipped model (`focal_utils/weights/benchmark_cpu.csv`); run
+# the script to measure yours, JAX included. A ratio above 1 means faster than timm.
+
+# %%
+from focal_utils import speed
+
+bench = speed.read_benchmark()
+first = next(iter(bench.values()))
+print(f"{first['machine']}, {first['date']}; median of {len(first['turns_ms'].split())} turns")
+print(f"{'model':20s} {'mode':10s} {'worker':22s} {'ms/batch':>9s} {'images/s':>9s} {'vs timm':>8s}")
+for (name, mode, worker), row in bench.items():
+    ratio = f"{row['speed_vs_timm']:.2f}x" if row["speed_vs_timm"] is not None else "-"
+    print(f"{name:20s} {mode:10s} {worker:22s} {row['ms_per_batch']:9.1f} {row['images_per_s']:9.1f} {ratio:>8s}")
+
+# %% [markdown]
+# Three changes in the package made these steps faster, each checked to give the same numbers within
+# float32 rounding (the package's tests compare values and gradients):
+#
+# - **Dense layers multiply one 2D matrix** (`TokenDense`): Keras' `Dense` on a 4D tensor of tokens is a
+#   broadcast matmul whose gradient TensorFlow computes far more slowly than the 2D one.
+# - **GELU and LayerNorm are fused on TensorFlow** (`focal_utils.layers.fused`). TensorFlow runs each as
+#   a chain of small kernels, forward and backward, every one a pass over the widest tensors in the block.
+#   Written once for XLA, each becomes one loop; the matmuls and convolutions stay on TensorFlow's own
+#   kernels.
+# - **On JAX, the focal levels' depthwise convolutions are shifted multiply-adds**
+#   (`focal_utils.layers.depthwise`), because XLA's CPU depthwise convolution is many times slower.
+#
+# The seconds per epoch follow from the step rate. The recipe trains on the split below, in batches of 128:
+
+# %% tags=["remove-input"]
+n_train = len(splits["train"][0])
+conv_step = {worker: row for (name, mode, worker), row in bench.items()
+             if name == "focalnet_cifar_conv" and mode == "train_step"}
+tf_rate = conv_step["tensorflow"]["images_per_s"]
+shipped_epoch_s = float(np.median(np.diff([0.0] + list(log["elapsed_s"]))))
+text = [f"On that machine one training step of the CIFAR model takes "
+        f"{conv_step['tensorflow']['ms_per_batch']:.0f} ms on TensorFlow ({tf_rate:.0f} images/s), so an epoch of "
+        f"the {n_train:,} training images takes about {n_train / tf_rate:.0f} s of steps (for comparison, "
+        f"the shipped run's log, from `fit` on the real pipeline with validation, has a median of "
+        f"{shipped_epoch_s:.0f} s per epoch). timm takes "
+        f"{conv_step['timm']['ms_per_batch']:.0f} ms for the same step "
+        f"({n_train / conv_step['timm']['images_per_s']:.0f} s per epoch)."]
+if "tensorflow@native" in conv_step:
+    text.append(f"Before the changes above, TensorFlow took {conv_step['tensorflow@native']['ms_per_batch']:.0f} ms.")
+our_rate = next(row["images_per_s"] for row in rows if row["model"] == "book")
+text.append(f"On the machine that ran this page, the throughput benchmark above measured {our_rate:.0f} "
+            f"images/s for the book's model: about {n_train / our_rate:.0f} s of steps per epoch.")
+display(Markdown(" ".join(text)))
+
+# %% [markdown]
+# **Huge pages for JAX on Linux.** XLA's CPU runtime takes fresh memory from `malloc` for every large
+# buffer of a step, and Linux hands it over one zero-filled 4 KiB page at a time: on the machine above that
+# was most of the system time of JAX's step. Started with
+# `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (a recent glibc; older ones ignore it), malloc asks for huge pages instead, and the
+# page faults all but disappear; `scripts/step_faults.py` measures the step both ways, one process at a
+# time, and prints the speed-up. TensorFlow keeps its own pool of memory and gains nothing. The setting
+# must be in the environment when Python starts, for example
+# `GLIBC_TUNABLES=glibc.malloc.hugetlb=1 KERAS_BACKEND=jax jupyter lab`; a running notebook cannot switch.
+
+# %% [markdown]
 # ## Beyond one device: a TPU or several GPUs
 #
 # The recipe scales out unchanged with data parallelism: every device holds a copy of the weights, each

@@ -15,6 +15,7 @@ from keras import ops
 
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    apply_norm,
     check_bool,
     check_feature_map,
     check_layer_kwargs,
@@ -206,16 +207,16 @@ class FocalNetBlock(keras.layers.Layer):
     def call(self, x, training=None, return_maps=False):
         postln = self.config.use_postln
         # focal modulation branch
-        y = x if postln else self.norm1(x)
+        y = x if postln else apply_norm(self.norm1, x)
         y, maps = self.modulation(y, training=training, return_maps=True)
         if postln:
-            y = self.norm1(y)
+            y = apply_norm(self.norm1, y)
         x = x + self.drop_path(self._scale(y, self.gamma_1), training=training)
         # MLP branch
         if postln:
-            y = self.norm2(self.mlp(x, training=training))
+            y = apply_norm(self.norm2, self.mlp(x, training=training))
         else:
-            y = self.mlp(self.norm2(x), training=training)
+            y = self.mlp(apply_norm(self.norm2, x), training=training)
         x = x + self.drop_path(self._scale(y, self.gamma_2), training=training)
         return (x, maps) if return_maps else x
 

@@ -14,6 +14,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from focal_utils.layers.fused import apply_norm, gelu  # noqa: F401 (the layers' GELU and norm)
+
 LAYER_NORM_EPSILON = 1e-5  # the official nn.LayerNorm default (keras-io: 1e-7)
 SERIALIZATION_PACKAGE = "focal_utils"
 
@@ -82,11 +84,6 @@ def dense(units, name, use_bias=True, kernel_initializer=None):
 def layer_norm(name):
     """LayerNorm over channels with the official epsilon."""
     return keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=name)
-
-
-def gelu(x):
-    """Exact (erf) GELU, as ``nn.GELU()``; ``keras.ops.gelu`` defaults to tanh."""
-    return keras.ops.gelu(x, approximate=False)
 
 
 def check_feature_map(layer, input_shape):

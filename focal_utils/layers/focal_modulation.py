@@ -5,6 +5,7 @@ from keras import ops
 
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    apply_norm,
     check_bool,
     check_feature_map,
     check_positive_int,
@@ -177,7 +178,7 @@ class FocalModulation(keras.layers.Layer):
         modulator = self.h(ctx_all)
         out = q * modulator
         if self.ln is not None:
-            out = self.ln(out)
+            out = apply_norm(self.ln, out)
         out = self.proj_drop(self.proj(out), training=training)
         if return_contexts:
             return out, {"query": q, "context": context, "gates": gates,

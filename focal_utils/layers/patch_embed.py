@@ -5,6 +5,7 @@ from keras import ops
 
 from focal_utils.layers.common import (
     SERIALIZATION_PACKAGE,
+    apply_norm,
     check_bool,
     check_feature_map,
     check_positive_int,
@@ -93,7 +94,7 @@ class PatchEmbedding(keras.layers.Layer):
             x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
         x = self.proj(x)
         if self.norm is not None:
-            x = self.norm(x)
+            x = apply_norm(self.norm, x)
         return x
 
     def compute_output_shape(self, input_shape):
