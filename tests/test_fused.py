@@ -86,6 +86,8 @@ def test_fusion_only_on_tensorflow():
     assert fused._fusion_enabled() == (keras.backend.backend() == "tensorflow")
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="only TensorFlow fuses; elsewhere both sides are the same code")
 def test_fused_model_trains_the_same_as_keras_ops(monkeypatch):
     """One AdamW step of a small FocalNet, fused against Keras' ops: same loss, same weights."""
     from focal_utils import create_model
@@ -94,8 +96,8 @@ def test_fused_model_trains_the_same_as_keras_ops(monkeypatch):
     y = np.array([0, 1, 2, 3])
 
     def one_step():
-        keras.utils.set_random_seed(0)
-        model = create_model("focalnet_cifar_conv")
+        keras.utils.set_random_seed(0)  # a narrow, shallow copy: every norm and GELU, traced fast
+        model = create_model("focalnet_cifar_conv", embed_dim=16, depths=(1, 1, 1))
         model.compile(optimizer=keras.optimizers.AdamW(1e-3),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         loss = float(model.train_on_batch(x, y))
