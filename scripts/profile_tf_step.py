@@ -9,6 +9,12 @@ its milliseconds per step. Shares are what to compare; on a shared machine the m
 The profile behind issue 19's closing note, e.g. how much of the step is the backward pass of the
 depthwise convolutions, the matmuls, or the gradients of the slices that split ``f``'s output.
 Needs TensorFlow's profiler plugin module (part of the TensorFlow wheel).
+
+Read the shares with care: an op's self-time includes the time it waits for a core while the executor
+runs other ops beside it, so chains of small elementwise kernels look larger than they are. Before the
+fused GELU, this profile put the GELU's kernels at about 40% of FocalNet-T's step; fusing them made the
+step 1.10x faster, not 1.6x (``scripts/results/README.md``). Confirm a lead with an A/B in separate
+processes (``scripts/benchmark_cpu.py`` workers) before building on it.
 """
 import argparse
 import collections

@@ -608,10 +608,10 @@ from focal_utils import speed
 bench = speed.read_benchmark()
 first = next(iter(bench.values()))
 print(f"{first['machine']}, {first['date']}; median of {len(first['turns_ms'].split())} turns")
-print(f"{'model':20s} {'mode':10s} {'worker':22s} {'ms/batch':>9s} {'images/s':>9s} {'vs timm':>8s}")
+print(f"{'model':19s} {'mode':10s} {'worker':17s} {'ms/batch':>8s} {'images/s':>8s} {'vs timm':>7s}")
 for (name, mode, worker), row in bench.items():
     ratio = f"{row['speed_vs_timm']:.2f}x" if row["speed_vs_timm"] is not None else "-"
-    print(f"{name:20s} {mode:10s} {worker:22s} {row['ms_per_batch']:9.1f} {row['images_per_s']:9.1f} {ratio:>8s}")
+    print(f"{name:19s} {mode:10s} {worker:17s} {row['ms_per_batch']:8.1f} {row['images_per_s']:8.1f} {ratio:>7s}")
 
 # %% [markdown]
 # Three changes in the package made these steps faster, each checked to give the same numbers within
@@ -626,7 +626,7 @@ for (name, mode, worker), row in bench.items():
 # - **On JAX, the focal levels' depthwise convolutions are shifted multiply-adds**
 #   (`focal_utils.layers.depthwise`), because XLA's CPU depthwise convolution is many times slower.
 #
-# The seconds per epoch follow from the step rate. The recipe trains on the split below, in batches of 128:
+# The seconds per epoch follow from the step rate and the size of the training split:
 
 # %% tags=["remove-input"]
 n_train = len(splits["train"][0])
@@ -643,9 +643,6 @@ text = [f"On that machine one training step of the CIFAR model takes "
         f"({n_train / conv_step['timm']['images_per_s']:.0f} s per epoch)."]
 if "tensorflow@native" in conv_step:
     text.append(f"Before the changes above, TensorFlow took {conv_step['tensorflow@native']['ms_per_batch']:.0f} ms.")
-our_rate = next(row["images_per_s"] for row in rows if row["model"] == "book")
-text.append(f"On the machine that ran this page, the throughput benchmark above measured {our_rate:.0f} "
-            f"images/s for the book's model: about {n_train / our_rate:.0f} s of steps per epoch.")
 display(Markdown(" ".join(text)))
 
 # %% [markdown]
