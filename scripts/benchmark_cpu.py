@@ -24,7 +24,7 @@ of ``layers/fused.py``; only the ``ops.split`` of ``f``'s output stays;
 ``tensorflow@unfused`` switches off only the fused GELU and LayerNorm;
 ``tensorflow@xla`` compiles the Keras steps with XLA). A ``+hugepages``
 suffix (``jax+hugepages``, ``timm+hugepages``) starts that worker with
-glibc's malloc on transparent huge pages (``focal_utils.speed.HUGEPAGES_ENV``):
+glibc's malloc on transparent huge pages (``focal_utils.speed.hugepages_env``):
 XLA's CPU runtime takes fresh memory from malloc for every large buffer of a
 step, and the kernel then zero-fills it 4 KiB page by page (hundreds of
 thousands of page faults per FocalNet-T step, a third of the step's CPU
@@ -104,20 +104,18 @@ def _keras_cases(kind, models):
     """Keras cases for worker ``kind`` ("tensorflow", "jax", "*@native", "*@unfused", "tensorflow@xla")."""
     from focal_utils.speed import KerasCase
 
+    if kind.endswith(("@native", "@unfused")):  # Keras' own GELU and LayerNorm
+        from focal_utils.layers import fused
+        fused._fusion_enabled = lambda: False
     if kind.endswith("@native"):
-        # issue 19's "before": the focal levels through the backend's own
+        # issue 19's "before": also the focal levels through the backend's own
         # depthwise conv (XLA's on JAX) and Keras' Dense on 4D tokens
         import keras
 
         import focal_utils.layers.focal_modulation as fm
-        from focal_utils.layers import fused
         from focal_utils.layers.common import TokenDense
         fm.depthwise_conv = lambda layer, x: layer(x)
         TokenDense.call = keras.layers.Dense.call
-        fused._fusion_enabled = lambda: False
-    if kind.endswith("@unfused"):  # only the fused GELU and LayerNorm switched off
-        from focal_utils.layers import fused
-        fused._fusion_enabled = lambda: False
     jit = True if kind.endswith("@xla") else "auto"
     return {name: KerasCase(name, jit_compile=jit) for name in models}
 

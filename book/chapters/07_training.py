@@ -614,11 +614,13 @@ for (name, mode, worker), row in bench.items():
     print(f"{name:19s} {mode:10s} {worker:17s} {row['ms_per_batch']:8.1f} {row['images_per_s']:8.1f} {ratio:>7s}")
 
 # %% [markdown]
-# Three changes in the package made these steps faster, each checked to give the same numbers within
-# float32 rounding (the package's tests compare values and gradients):
+# Three changes in the package are aimed at these steps, each checked to give the same numbers within
+# float32 rounding (the package's tests compare values and gradients). Compare the `@native` rows, the code
+# before them, with the `tensorflow` rows: on this machine the training steps gained, inference did not.
 #
 # - **Dense layers multiply one 2D matrix** (`TokenDense`): Keras' `Dense` on a 4D tensor of tokens is a
-#   broadcast matmul whose gradient TensorFlow computes far more slowly than the 2D one.
+#   broadcast matmul whose gradient the TensorFlow of Colab's runtime computes far more slowly than the 2D
+#   one; the newer TensorFlow that made this table (printed at the top of the chapter) does not.
 # - **GELU and LayerNorm are fused on TensorFlow** (`focal_utils.layers.fused`). TensorFlow runs each as
 #   a chain of small kernels, forward and backward, every one a pass over the widest tensors in the block.
 #   Written once for XLA, each becomes one loop; the matmuls and convolutions stay on TensorFlow's own

@@ -110,8 +110,8 @@ def _tf_fused_layer_norm():
     def statistics(x, epsilon):  # the normalised x and 1 / std, per token
         mean = tf.reduce_mean(x, axis=-1, keepdims=True)
         centred = x - mean
-        variance = tf.reduce_mean(centred * centred, axis=-1, keepdims=True)
-        return centred * tf.math.rsqrt(variance + epsilon), tf.math.rsqrt(variance + epsilon)
+        inv_std = tf.math.rsqrt(tf.reduce_mean(centred * centred, axis=-1, keepdims=True) + epsilon)
+        return centred * inv_std, inv_std
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def forward(x, gamma, beta, epsilon):
