@@ -28,6 +28,7 @@ The best score is restored from ``log.csv``, so a resumed run replaces
 other data is refused.
 """
 
+import contextlib
 import csv
 import dataclasses
 import errno
@@ -133,8 +134,39 @@ def data_fingerprint(*splits):
     return digest.hexdigest()[:16]
 
 
+# Recipe fields added after runs were saved: left out of the recipe's dict while
+# they are None (their default), so that older work folders (their hashed names
+# and saved states) still match the recipes that made them.
+OPTIONAL_RECIPE_FIELDS = ("ema_momentum",)
+
+
 def recipe_dict(recipe):
-    return {k: v for k, v in dataclasses.asdict(recipe).items()}
+    return {k: v for k, v in dataclasses.asdict(recipe).items()
+            if not (k in OPTIONAL_RECIPE_FIELDS and v is None)}
+
+
+@contextlib.contextmanager
+def ema_weights(model):
+    """Inside the block, ``model`` holds the optimizer's moving average of its weights.
+
+    A no-op unless the optimizer keeps one (``Recipe.ema_momentum``). The
+    training weights are copied aside and put back on exit, so the optimizer's
+    state is untouched: ``Checkpointer`` saves ``best.keras`` with the average
+    while the backup keeps the raw weights and the average, as training needs them.
+    """
+    optimizer = model.optimizer
+    if optimizer is None or not getattr(optimizer, "use_ema", False) or not optimizer.built:
+        yield model
+        return
+    variables = optimizer._trainable_variables  # paired with the averages, as Keras pairs them
+    raw = [keras.ops.convert_to_numpy(v) for v in variables]
+    for variable, average in zip(variables, optimizer._model_variables_moving_average):
+        variable.assign(average)
+    try:
+        yield model
+    finally:
+        for variable, value in zip(variables, raw):
+            variable.assign(value)
 
 
 # -- the log -----------------------------------------------------------------
@@ -393,8 +425,9 @@ class Checkpointer(keras.callbacks.Callback):
         score = logs.get(self.monitor)
         improved = score is not None and (self.best is None or score > self.best)
         if improved:
-            atomic_write(self._in_backup(pending_best_name(epoch)),
-                         lambda tmp: self.model.save(tmp, overwrite=True))
+            with ema_weights(self.model):  # the average, if training keeps one
+                atomic_write(self._in_backup(pending_best_name(epoch)),
+                             lambda tmp: self.model.save(tmp, overwrite=True))
         self._append_log(epoch, logs)
         previous = self.state
         state = State(

@@ -46,6 +46,7 @@ class Recipe:
     train_size: int = None  # class-balanced subset of the training split
     val_size: int = None
     seed: int = 0
+    ema_momentum: float = None  # an average of the weights (Keras' use_ema); None: none
 
 
 FULL = Recipe()
@@ -71,10 +72,21 @@ def learning_rate_schedule(recipe, steps_per_epoch):
 
 
 def make_optimizer(recipe, model, steps_per_epoch):
-    """AdamW with no weight decay on 1-D variables (norms, biases, LayerScale)."""
+    """AdamW with no weight decay on 1-D variables (norms, biases, LayerScale).
+
+    With ``recipe.ema_momentum`` it also keeps an exponential moving average
+    of the weights, updated every step (Keras' ``use_ema``).
+    """
+    ema = {}
+    if recipe.ema_momentum is not None:
+        if not 0.0 < recipe.ema_momentum < 1.0:
+            raise ValueError("`ema_momentum` must be between 0 and 1 (e.g. 0.999), or None for "
+                             f"no average. Received: ema_momentum={recipe.ema_momentum!r}")
+        ema = dict(use_ema=True, ema_momentum=recipe.ema_momentum)
     optimizer = keras.optimizers.AdamW(
         learning_rate=learning_rate_schedule(recipe, steps_per_epoch),
         weight_decay=recipe.weight_decay,
+        **ema,
     )
     optimizer.exclude_from_weight_decay(
         var_list=[v for v in model.trainable_variables if len(v.shape) <= 1]
@@ -218,8 +230,13 @@ def train(recipe, splits, workdir, verbose=1, extra_callbacks=(), seed=None):
     done = saver.restore(model, recipe,
                          checkpoints.data_fingerprint(train_split, val_split))
     if done >= recipe.epochs:
+        if model.optimizer.use_ema:  # what fit does at its end
+            model.optimizer.finalize_variable_values(model.trainable_variables)
         return model
-    callbacks = [EpochClock(*_clock_offsets(workdir)), saver, *extra_callbacks]
+    # With an average of the weights, validation scores the average (so best.keras is
+    # chosen and saved by it) and fit ends with the average in the model.
+    swap = [keras.callbacks.SwapEMAWeights()] if model.optimizer.use_ema else []
+    callbacks = [EpochClock(*_clock_offsets(workdir)), *swap, saver, *extra_callbacks]
     model.fit(
         make_dataset(train_split, recipe.batch_size, training=True, seed=recipe.seed,
                      erase_prob=recipe.erase_prob, erase_fill=CIFAR10_MEAN),
