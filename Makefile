@@ -61,12 +61,12 @@ NBVAL := $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -n 2
 # The JAX run repeats only the tests whose outcome can depend on the backend: these read files, draw
 # widgets or diagrams, filter logs, run the tf.data pipeline or numpy, count parameters (the same on any
 # backend), time with an injected clock, keep snapshot files (the maps they store are test_maps' on JAX),
-# or kill TensorFlow training runs (the fault suite trains on TensorFlow). Two test files at a time.
+# or kill TensorFlow training runs (the fault and EMA suites train on TensorFlow). Two test files at a time.
 BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tests/test_run_chapters.py \
 	tests/test_widgets.py tests/test_prose_numbers.py tests/test_reader_markup.py tests/test_data.py \
 	tests/test_faults_data.py tests/test_faults_training.py tests/test_evaluation.py tests/test_registry.py \
 	tests/test_report.py tests/test_diagrams.py tests/test_throughput.py tests/test_benchmarks.py \
-	tests/test_snapshots.py tests/test_train_mixers.py tests/test_speed.py
+	tests/test_snapshots.py tests/test_train_mixers.py tests/test_speed.py tests/test_ema.py
 JAX_PYTEST := $(PYTEST) -n 2 --dist loadfile $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
 # JAX on a CPU runs faster with glibc's malloc on huge pages (focal_utils.speed.HUGEPAGES_TUNABLE says why;
 # a test checks that the two agree).

@@ -7,7 +7,9 @@ chosen epochs, reads the maps of a fixed set of images
 (:func:`focal_utils.interpretation.all_panels`: each focal level's gate, the
 global gate and the modulator norm) in one small ``.npz`` beside the run's
 log, so no checkpoint per epoch is needed. :func:`load_snapshots` reads it
-back for a slider over epochs.
+back for a slider over epochs. When training keeps a moving average of the
+weights (``Recipe.ema_momentum``), the maps are the average's: the weights
+that are validated and saved as ``best.keras``.
 
 The file is rewritten whole at each kept epoch, through a temporary file and
 ``os.replace``, so a run killed mid-write leaves the previous complete file;
@@ -20,6 +22,7 @@ import tempfile
 import keras
 import numpy as np
 
+from focal_utils.checkpoints import ema_weights
 from focal_utils.interpretation import all_panels, panel_names
 from focal_utils.maps import modulation_maps
 
@@ -32,6 +35,27 @@ def _encode(key):
 
 def _decode(name):
     return name[len("panels" + _SEP):].replace(_SEP, "/")
+
+
+def fixed_indices(labels, per_class=2, num_classes=10):
+    """Indices of the first ``per_class`` images of each class in ``labels``, class by class.
+
+    Why: the images a run keeps maps of are chosen before training, so they
+    cannot depend on what the model gets right; taking the first of each class
+    makes the choice reproducible from the labels alone and balanced.
+
+    Raises:
+        ValueError: some class has fewer than ``per_class`` images.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    picked = []
+    for c in range(num_classes):
+        found = np.flatnonzero(labels == c)[:per_class]
+        if len(found) < per_class:
+            raise ValueError(f"`labels` has {len(found)} images of class {c}; `per_class` asks for "
+                             f"{per_class}. Pass a smaller `per_class` or more labels.")
+        picked.extend(int(i) for i in found)
+    return picked
 
 
 def load_snapshots(path):
@@ -97,7 +121,8 @@ class MapSnapshots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.epochs is not None and epoch not in self.epochs:
             return
-        maps = modulation_maps(self.model, self.images)
+        with ema_weights(self.model):  # the maps of the weights that are validated and saved
+            maps = modulation_maps(self.model, self.images)
         self.kept[int(epoch)] = {key: panels.astype("float16")
                                  for key, panels in all_panels(maps).items()}
         self.write()

@@ -51,6 +51,10 @@ class Recipe:
 
 FULL = Recipe()
 QUICK = Recipe(epochs=3, train_size=8000, val_size=2000, warmup_epochs=0.3)
+# The full recipe run longer, with a moving average of the weights (its momentum of 0.995 averages
+# about the last 200 steps: long enough to smooth the noise of a high learning rate, short enough not
+# to drag early epochs back towards the random initialisation).
+LONG = dataclasses.replace(FULL, epochs=160, ema_momentum=0.995)
 
 
 def recipe_from_env():
@@ -247,16 +251,18 @@ def train(recipe, splits, workdir, verbose=1, extra_callbacks=(), seed=None):
     return model
 
 
-def train_and_test(recipe, splits, workdir, verbose=2, seed=None):
+def train_and_test(recipe, splits, workdir, verbose=2, seed=None, extra_callbacks=()):
     """``train`` to the end (or resume), then score the test split once and export.
 
     Writes ``test.json`` (test accuracy and loss of the last epoch's weights,
     the epochs done) and ``model.keras`` (``export_model``) into ``workdir``,
     both atomically, and returns that dict. The scripts that make the shipped
     runs (``scripts/train_cifar10.py``, ``scripts/train_mixers.py``) share it,
-    so every shipped accuracy is measured the same way.
+    so every shipped accuracy is measured the same way. ``extra_callbacks``
+    go to ``train`` (e.g. ``focal_utils.snapshots.MapSnapshots``).
     """
-    model = train(recipe, splits, workdir, verbose=verbose, seed=seed)
+    model = train(recipe, splits, workdir, verbose=verbose, seed=seed,
+                  extra_callbacks=extra_callbacks)
     start = time.perf_counter()
     test_loss, test_acc = model.evaluate(make_dataset(splits["test"], 500), verbose=0)
     result = dict(test_accuracy=test_acc, test_loss=test_loss,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from focal_utils import create_model, interpretation, modulation_maps
-from focal_utils.snapshots import MapSnapshots, load_snapshots
+from focal_utils.snapshots import MapSnapshots, fixed_indices, load_snapshots
 
 
 def small_model():
@@ -83,3 +83,36 @@ def test_bad_arguments_and_files(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="bad.npz"):
         load_snapshots(bad)
+
+
+def test_with_a_moving_average_the_maps_are_the_averages(tmp_path):
+    """best.keras and validation use the average (Recipe.ema_momentum), so the stored maps must too."""
+    model = create_model("focalnet_cifar", depths=(1, 1, 1), embed_dim=8)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.5),
+                  loss="sparse_categorical_crossentropy")
+    x, y = data()
+    probe = x[:2]
+    seen = {}
+
+    class Record(keras.callbacks.Callback):  # runs after the snapshot, with the raw weights back
+        def on_epoch_end(self, epoch, logs=None):
+            optimizer = self.model.optimizer
+            raw = interpretation.all_panels(modulation_maps(self.model, probe))
+            for variable, average in zip(optimizer._trainable_variables,
+                                         optimizer._model_variables_moving_average):
+                variable.assign(average)
+            seen["raw"], seen["average"] = raw, interpretation.all_panels(modulation_maps(self.model, probe))
+
+    path = tmp_path / "maps.npz"
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[MapSnapshots(probe, path), Record()])
+    stored = load_snapshots(path)["panels"]
+    for key, panels in stored.items():
+        np.testing.assert_allclose(panels[0], seen["average"][key], rtol=2e-3, atol=2e-3)
+    assert any(not np.allclose(stored[k][0], seen["raw"][k], rtol=2e-3, atol=2e-3) for k in stored)
+
+
+def test_fixed_indices_are_the_first_of_each_class():
+    labels = np.array([3, 0, 3, 1, 0, 2, 1, 2, 0])
+    assert fixed_indices(labels, per_class=2, num_classes=4) == [1, 4, 3, 6, 5, 7, 0, 2]
+    with pytest.raises(ValueError, match="1 images of class 2; `per_class` asks for 2"):
+        fixed_indices(labels[:-2], per_class=2, num_classes=4)
