@@ -25,6 +25,17 @@ _CIFAR_CONV = dict(**_CIFAR, patch_size=4, use_conv_embed=True, embed_dim=64,
                    depths=(2, 3, 2), focal_levels=2, drop_path_rate=0.1)
 
 
+def mixer_variant(mixer):
+    """The registry name of the book's CIFAR model with token mixer ``mixer`` (chapter 9).
+
+    ``"focal_modulation"`` is the book's own ``focalnet_cifar_conv``; every
+    other mixer of ``focal_utils.layers.mixers.MIXERS`` is ``cifar_conv_<mixer>``.
+    """
+    if mixer not in MIXERS:
+        raise ValueError(f"`mixer` must be one of {MIXERS}. Received: mixer={mixer!r}")
+    return "focalnet_cifar_conv" if mixer == "focal_modulation" else f"cifar_conv_{mixer}"
+
+
 def _entry(model_class, **kwargs):
     return {"model_class": model_class, **kwargs}
 
@@ -61,7 +72,7 @@ MODEL_CONFIGS = {
     # else kept (focal_utils.layers.mixers): global and shifted-window
     # self-attention (head_dim 32, windows of 4x4 tokens), the depthwise
     # levels without gates or query, and PoolFormer's pooling.
-    **{f"cifar_conv_{mixer}": _entry(FocalNet, **_CIFAR_CONV, mixer=mixer)
+    **{mixer_variant(mixer): _entry(FocalNet, **_CIFAR_CONV, mixer=mixer)
        for mixer in MIXERS if mixer != "focal_modulation"},
     # The attention baseline, sized to focalnet_cifar's parameter count.
     "vit_cifar": _entry(VisionTransformer, **_CIFAR, patch_size=2,

@@ -12,17 +12,23 @@ belong in the benchmark's printed ratios.
 """
 
 import csv
+import ctypes.util
+import os
 import pathlib
+import platform
 
 import keras
 import numpy as np
 
-from focal_utils.registry import create_model
+from focal_utils.layers.mixers import MIXERS
+from focal_utils.registry import create_model, mixer_variant
 
-# name -> the registry model, input size, batch size and classes it is timed at
+_CIFAR_CASE = dict(image_size=32, batch_size=128, num_classes=10)  # the training batch
+# name -> the registry model, input size, batch size and classes it is timed at; the CIFAR model's
+# token-mixer variants (scripts/benchmark_mixers.py) are timed as the CIFAR model is
 CASES = {
     "focalnet_tiny_srf": dict(image_size=224, batch_size=8, num_classes=1000),
-    "focalnet_cifar_conv": dict(image_size=32, batch_size=128, num_classes=10),
+    **{mixer_variant(mixer): _CIFAR_CASE for mixer in MIXERS},
 }
 MODES = ("inference", "train_step")
 # glibc's malloc on transparent huge pages (glibc 2.35 or later; ignored elsewhere). It must be in the
@@ -30,6 +36,8 @@ MODES = ("inference", "train_step")
 HUGEPAGES_TUNABLE = "glibc.malloc.hugetlb=1"
 # the stored run of scripts/benchmark_cpu.py that Chapter 7 reads (its --csv output)
 BENCHMARK_FILE = pathlib.Path(__file__).parent / "weights" / "benchmark_cpu.csv"
+# the stored run of scripts/benchmark_mixers.py that Chapter 9 reads
+MIXER_SPEED_FILE = pathlib.Path(__file__).parent / "weights" / "mixers" / "mixer_speed.csv"
 NUMERIC_COLUMNS = ("ms_per_batch", "images_per_s", "speed_vs_timm")
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.05
@@ -87,6 +95,38 @@ class KerasCase:
         raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
 
 
+def tcmalloc_library():
+    """The soname of Google's tcmalloc on this system (``LD_PRELOAD`` takes it), or None.
+
+    Debian and Ubuntu ship it as ``libtcmalloc-minimal4`` (or ``libgoogle-perftools4``).
+    """
+    return ctypes.util.find_library("tcmalloc") or ctypes.util.find_library("tcmalloc_minimal")
+
+
+def tcmalloc_env(env):
+    """A copy of the environment ``env`` that preloads tcmalloc in place of glibc's malloc.
+
+    Why: XLA's CPU runtime (JAX) frees and re-takes its large buffers every
+    step. glibc's malloc hands them back to the kernel, so each step faults
+    its memory in again (see ``hugepages_env``). Huge pages make the faults
+    few, but on the dev machine a FocalNet-T step that followed an inference
+    call still spent about 3 s in the kernel (0.3 s after another step) and
+    took nearly twice as long. tcmalloc keeps freed memory for the next
+    request: next to no faults or kernel time, and the same step time in any
+    order. Other ``LD_PRELOAD`` entries in ``env`` are kept.
+
+    Raises:
+        RuntimeError: tcmalloc is not installed (the message says how).
+    """
+    library = tcmalloc_library()
+    if library is None:
+        raise RuntimeError("tcmalloc is not installed: on Debian or Ubuntu, "
+                           "`apt-get install libtcmalloc-minimal4`; or use `hugepages_env`.")
+    env = dict(env)
+    env["LD_PRELOAD"] = " ".join([library] + [p for p in env.get("LD_PRELOAD", "").split() if p])
+    return env
+
+
 def hugepages_env(env):
     """A copy of the environment ``env`` with glibc's malloc on transparent huge pages.
 
@@ -103,6 +143,29 @@ def hugepages_env(env):
                 if t and not t.startswith("glibc.malloc.hugetlb=")]
     env["GLIBC_TUNABLES"] = ":".join(tunables + [HUGEPAGES_TUNABLE])
     return env
+
+
+def machine_name():
+    """``"<CPU model>, <n> cores"``: the machine a benchmark ran on, for its stored rows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown CPU"
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def read_mixer_speed(path=MIXER_SPEED_FILE):
+    """The rows of a ``scripts/benchmark_mixers.py`` CSV, keyed by mixer, numbers as floats."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"The mixer benchmark file {str(path)!r} has no rows.")
+    numeric = ("inference_images_per_s", "train_images_per_s", "inference_peak_mb", "train_peak_mb")
+    for row in rows:
+        for key in numeric:
+            row[key] = float(row[key]) if row.get(key) not in (None, "") else None
+    return {row["mixer"]: row for row in rows}
 
 
 def read_benchmark(path=BENCHMARK_FILE):

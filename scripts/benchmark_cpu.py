@@ -3,7 +3,7 @@
 
     python scripts/benchmark_cpu.py [--repeats 5] [--calls 1] [--warmup 2]
         [--models focalnet_tiny_srf,focalnet_cifar_conv]
-        [--workers timm,tensorflow,jax,jax+hugepages] [--timm-python PATH] [--csv FILE]
+        [--workers timm,tensorflow,jax,jax+tcmalloc] [--timm-python PATH] [--csv FILE]
 
 Two models, each for inference and one AdamW training step:
 
@@ -28,7 +28,11 @@ glibc's malloc on transparent huge pages (``focal_utils.speed.hugepages_env``):
 XLA's CPU runtime takes fresh memory from malloc for every large buffer of a
 step, and the kernel then zero-fills it 4 KiB page by page (hundreds of
 thousands of page faults per FocalNet-T step, a third of the step's CPU
-time); on 2 MiB pages that cost all but disappears. The
+time); on 2 MiB pages the faults are few, but a step that follows another
+computation still spends seconds in the kernel, so a resident worker that
+takes turns varies from turn to turn. A ``+tcmalloc`` suffix preloads
+tcmalloc instead (``focal_utils.speed.tcmalloc_env``), which keeps freed
+memory for the next step: no faults, in any order. The
 workers build everything, warm up, then wait; the parent asks them for one
 timed turn at a time, in rounds (model, mode, worker), so all contenders
 share the machine's load alike. Medians over ``--repeats`` turns (each the
@@ -63,6 +67,8 @@ TIMM_CONFIGS = {
                                 focal_levels=(2, 2, 2), focal_windows=(3, 3, 3),
                                 use_overlap_down=True, drop_path_rate=0.1),
 }
+# worker setups (``kind+setup``): the focal_utils.speed function that makes the worker's environment
+SETUPS = {"hugepages": "hugepages_env", "tcmalloc": "tcmalloc_env"}
 CASE_SHAPES = {"focalnet_tiny_srf": (224, 8), "focalnet_cifar_conv": (32, 128)}
 
 
@@ -166,24 +172,17 @@ def _spawn(kind, args):
     else:
         python = sys.executable
         env = dict(os.environ, KERAS_BACKEND=framework.split("@")[0], TF_CPP_MIN_LOG_LEVEL="3")
-    if setup == "hugepages":
-        from focal_utils.speed import hugepages_env
-        env = hugepages_env(env)
-    elif setup:
-        raise SystemExit(f"--workers: unknown setup +{setup} in {kind!r} (only +hugepages)")
+    if setup:
+        from focal_utils import speed
+        if setup not in SETUPS:
+            raise SystemExit(f"--workers: unknown setup +{setup} in {kind!r} "
+                             f"(one of {', '.join('+' + s for s in SETUPS)})")
+        env = getattr(speed, SETUPS[setup])(env)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [python, os.path.abspath(__file__), "--worker", kind,
            "--models", ",".join(args.models), "--warmup", str(args.warmup)]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env=env, cwd=REPO)
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def _load():
@@ -196,7 +195,7 @@ def main():
     parser.add_argument("--calls", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--workers", default="timm,tensorflow,jax,jax+hugepages")
+    parser.add_argument("--workers", default="timm,tensorflow,jax,jax+tcmalloc")
     parser.add_argument("--timm-python", default=DEFAULT_TIMM_PYTHON)
     parser.add_argument("--csv", help="also write the medians to this CSV file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -212,6 +211,12 @@ def main():
     if any(k.startswith("timm") for k in kinds) and not os.path.exists(args.timm_python):
         print(f"no timm interpreter at {args.timm_python}: timm skipped")
         kinds = [k for k in kinds if not k.startswith("timm")]
+    if any(k.endswith("+tcmalloc") for k in kinds):
+        from focal_utils.speed import tcmalloc_library
+        if tcmalloc_library() is None:
+            print("tcmalloc is not installed (apt-get install libtcmalloc-minimal4): "
+                  "+tcmalloc workers skipped")
+            kinds = [k for k in kinds if not k.endswith("+tcmalloc")]
     print(f"{os.cpu_count()} cores; load average at start {_load()}; "
           f"{args.repeats} turns x {args.calls} call(s) after {args.warmup} warm-up calls", flush=True)
     procs = {kind: _spawn(kind, args) for kind in kinds}
@@ -238,7 +243,8 @@ def main():
         proc.stdin.close()
         proc.wait()
 
-    machine = f"{_cpu_name()}, {os.cpu_count()} cores"
+    from focal_utils.speed import machine_name
+    machine = machine_name()
     today = time.strftime("%Y-%m-%d")
     rows = []
     for name in args.models:

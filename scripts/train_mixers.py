@@ -25,7 +25,7 @@ import shutil
 
 from focal_utils import checkpoints, data, flops, training
 from focal_utils.layers.mixers import MIXERS
-from focal_utils.registry import create_model
+from focal_utils.registry import create_model, mixer_variant
 
 RUNS = os.path.expanduser("~/.cache/focal-book/runs")
 TABLE = os.path.join(RUNS, "mixer_comparison.csv")
@@ -36,13 +36,8 @@ COLUMNS = ("model", "mixer", "seed", "epochs", "params", "flops", "test_accuracy
 MAX_SHIPPED_BYTES = 15 * 2**20
 
 
-def model_name(mixer):
-    """The registry name of the variant with ``mixer``: the book's model for focal modulation."""
-    return training.FULL.model_name if mixer == "focal_modulation" else f"cifar_conv_{mixer}"
-
-
 def recipe_for(mixer, epochs, seed):
-    return dataclasses.replace(training.FULL, model_name=model_name(mixer), epochs=epochs, seed=seed)
+    return dataclasses.replace(training.FULL, model_name=mixer_variant(mixer), epochs=epochs, seed=seed)
 
 
 def summary_row(mixer, recipe, workdir, train_images):

@@ -108,3 +108,14 @@ def test_registry_builds_do_not_share_weights():
     b = create_model("focalnet_cifar")
     assert a.count_params() == b.count_params()
     assert a.weights[0] is not b.weights[0]
+
+
+def test_mixer_variant_names_every_mixer_and_rejects_others():
+    from focal_utils.layers.mixers import MIXERS
+    from focal_utils.registry import mixer_variant
+
+    assert mixer_variant("focal_modulation") == "focalnet_cifar_conv"
+    assert mixer_variant("window_attention") == "cifar_conv_window_attention"
+    assert all(mixer_variant(m) in list_models() for m in MIXERS)
+    with pytest.raises(ValueError, match="`mixer` must be one of"):
+        mixer_variant("convolution")

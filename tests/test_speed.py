@@ -1,5 +1,6 @@
 """``focal_utils.speed``: the benchmark's Keras cases and the huge-page environment."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -64,10 +65,38 @@ def test_read_benchmark_types_the_numbers(tmp_path):
 def test_the_shipped_benchmark_has_every_case_and_timm():
     """Chapter 7 reads this file: every model and mode, for timm and TensorFlow."""
     table = speed.read_benchmark()
-    for name in speed.CASES:
+    path = os.path.join(os.path.dirname(__file__), "..", "scripts", "benchmark_cpu.py")
+    spec = importlib.util.spec_from_file_location("benchmark_cpu", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for name in script.MODELS:
         for mode in speed.MODES:
             for worker in ("timm", "tensorflow"):
                 row = table[name, mode, worker]
                 assert row["ms_per_batch"] > 0
                 assert abs(row["images_per_s"] - speed.CASES[name]["batch_size"]
                            / row["ms_per_batch"] * 1e3) < 0.1 + 1e-3 * row["images_per_s"]
+
+
+def test_read_mixer_speed_keys_by_mixer_and_types_the_numbers(tmp_path):
+    path = tmp_path / "mixers.csv"
+    path.write_text("model,mixer,inference_images_per_s,train_images_per_s,inference_peak_mb,"
+                    "train_peak_mb,versions,machine,date\n"
+                    "focalnet_cifar_conv,focal_modulation,1200.5,390.0,50.0,400.0,v,m,d\n"
+                    "cifar_conv_pooling,pooling,2000.0,600.0,,,v,m,d\n")
+    table = speed.read_mixer_speed(path)
+    assert list(table) == ["focal_modulation", "pooling"]
+    assert table["focal_modulation"]["train_images_per_s"] == 390.0
+    assert table["pooling"]["train_peak_mb"] is None  # not measurable on that system
+    (tmp_path / "empty.csv").write_text("model,mixer\n")
+    with pytest.raises(ValueError, match="no rows"):
+        speed.read_mixer_speed(tmp_path / "empty.csv")
+
+
+def test_every_mixer_variant_is_a_case_with_the_training_batch():
+    from focal_utils.layers.mixers import MIXERS
+    from focal_utils.registry import mixer_variant
+
+    for mixer in MIXERS:
+        assert speed.CASES[mixer_variant(mixer)] == dict(image_size=32, batch_size=128, num_classes=10)
+    assert speed.machine_name().endswith(f", {os.cpu_count()} cores")
