@@ -109,11 +109,13 @@ def tcmalloc_env(env):
     Why: XLA's CPU runtime (JAX) frees and re-takes its large buffers every
     step. glibc's malloc hands them back to the kernel, so each step faults
     its memory in again (see ``hugepages_env``). Huge pages make the faults
-    few, but on the dev machine a FocalNet-T step that followed an inference
-    call still spent about 3 s in the kernel (0.3 s after another step) and
-    took nearly twice as long. tcmalloc keeps freed memory for the next
-    request: next to no faults or kernel time, and the same step time in any
-    order. Other ``LD_PRELOAD`` entries in ``env`` are kept.
+    few, and alone on the dev machine they were nearly as fast; but while
+    another process was working (a training run, other benchmark workers),
+    a FocalNet-T step on huge pages that followed an inference call spent
+    about 3 s in the kernel and took nearly twice as long. tcmalloc keeps
+    freed memory for the next request: next to no faults or kernel time, in
+    any order and under any load, and the fastest step of the three. Other
+    ``LD_PRELOAD`` entries in ``env`` are kept.
 
     Raises:
         RuntimeError: tcmalloc is not installed (the message says how).

@@ -28,11 +28,11 @@ glibc's malloc on transparent huge pages (``focal_utils.speed.hugepages_env``):
 XLA's CPU runtime takes fresh memory from malloc for every large buffer of a
 step, and the kernel then zero-fills it 4 KiB page by page (hundreds of
 thousands of page faults per FocalNet-T step, a third of the step's CPU
-time); on 2 MiB pages the faults are few, but a step that follows another
-computation still spends seconds in the kernel, so a resident worker that
-takes turns varies from turn to turn. A ``+tcmalloc`` suffix preloads
-tcmalloc instead (``focal_utils.speed.tcmalloc_env``), which keeps freed
-memory for the next step: no faults, in any order. The
+time); on 2 MiB pages the faults are few, but while other processes work
+(here: the other resident workers) a step can spend seconds in the kernel,
+so the JAX worker varied several-fold from turn to turn. A ``+tcmalloc``
+suffix preloads tcmalloc instead (``focal_utils.speed.tcmalloc_env``), which
+keeps freed memory for the next step: no faults, in any order. The
 workers build everything, warm up, then wait; the parent asks them for one
 timed turn at a time, in rounds (model, mode, worker), so all contenders
 share the machine's load alike. Medians over ``--repeats`` turns (each the
@@ -219,13 +219,17 @@ def main():
             kinds = [k for k in kinds if not k.endswith("+tcmalloc")]
     print(f"{os.cpu_count()} cores; load average at start {_load()}; "
           f"{args.repeats} turns x {args.calls} call(s) after {args.warmup} warm-up calls", flush=True)
-    procs = {kind: _spawn(kind, args) for kind in kinds}
-    # the workers build and warm up one after the other (not all at once)
-    info = {}
-    for kind, proc in procs.items():
+    # The workers build and warm up one after the other: all at once, compiling JAX's steps took more
+    # memory than a 24 GiB machine had (the kernel killed a worker), and their warm-up times mixed.
+    procs, info = {}, {}
+    for kind in kinds:
+        proc = procs[kind] = _spawn(kind, args)
         line = proc.stdout.readline()
         if not line:
-            raise SystemExit(f"worker {kind} failed to start")
+            for other in procs.values():
+                other.kill()
+            raise SystemExit(f"worker {kind} failed to start (exit status {proc.wait()}; -9 is often "
+                             "the kernel's out-of-memory killer: try fewer --workers)")
         info[kind] = json.loads(line)
         print(f"  {kind:16s} {info[kind]['version']}; params "
               f"{info[kind]['params']}; warm-up {info[kind]['warmup_s']:.0f} s", flush=True)

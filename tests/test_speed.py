@@ -65,11 +65,7 @@ def test_read_benchmark_types_the_numbers(tmp_path):
 def test_the_shipped_benchmark_has_every_case_and_timm():
     """Chapter 7 reads this file: every model and mode, for timm and TensorFlow."""
     table = speed.read_benchmark()
-    path = os.path.join(os.path.dirname(__file__), "..", "scripts", "benchmark_cpu.py")
-    spec = importlib.util.spec_from_file_location("benchmark_cpu", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    for name in script.MODELS:
+    for name in _script("benchmark_cpu").MODELS:
         for mode in speed.MODES:
             for worker in ("timm", "tensorflow"):
                 row = table[name, mode, worker]
@@ -100,3 +96,41 @@ def test_every_mixer_variant_is_a_case_with_the_training_batch():
     for mixer in MIXERS:
         assert speed.CASES[mixer_variant(mixer)] == dict(image_size=32, batch_size=128, num_classes=10)
     assert speed.machine_name().endswith(f", {os.cpu_count()} cores")
+
+
+def test_tcmalloc_env_preloads_it_first_and_keeps_the_others(monkeypatch):
+    monkeypatch.setattr(speed, "tcmalloc_library", lambda: "libtcmalloc_minimal.so.4")
+    env = {"LD_PRELOAD": "libother.so", "PATH": "/bin"}
+    out = speed.tcmalloc_env(env)
+    assert out["LD_PRELOAD"] == "libtcmalloc_minimal.so.4 libother.so"
+    assert env["LD_PRELOAD"] == "libother.so" and out["PATH"] == "/bin"
+    assert speed.tcmalloc_env({})["LD_PRELOAD"] == "libtcmalloc_minimal.so.4"
+    monkeypatch.setattr(speed, "tcmalloc_library", lambda: None)
+    with pytest.raises(RuntimeError, match="apt-get install libtcmalloc-minimal4"):
+        speed.tcmalloc_env(env)
+
+
+@pytest.mark.skipif(speed.tcmalloc_library() is None, reason="tcmalloc is not installed here")
+def test_tcmalloc_env_reaches_a_child_process():
+    code = "print(open('/proc/self/maps').read())"
+    out = subprocess.run([sys.executable, "-c", code], env=speed.tcmalloc_env(os.environ),
+                         capture_output=True, text=True, check=True).stdout
+    assert "tcmalloc" in out
+
+
+def _script(name):
+    path = os.path.join(os.path.dirname(__file__), "..", "scripts", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_scripts_setups_name_functions_of_speed():
+    """benchmark_cpu's +setup suffixes and step_faults' allocators resolve to environment makers."""
+    for name in _script("benchmark_cpu").SETUPS.values():
+        assert callable(getattr(speed, name))
+    allocators = _script("step_faults").ALLOCATORS
+    assert allocators["glibc"] is None
+    for name in (n for n in allocators.values() if n):
+        assert callable(getattr(speed, name))

@@ -597,10 +597,11 @@ display(Markdown(
 # `scripts/benchmark_cpu.py` times the same networks in three places: `focal_utils` on TensorFlow and on
 # JAX, and timm's reference FocalNet on PyTorch, one process per framework, taking turns. It covers
 # FocalNet-T (srf) at 224x224 with batch 8 and this chapter's model at 32x32 with batch 128, for inference
-# and for one AdamW training step. The worker marked `@native` runs the layers as they were before the
-# CPU work described below. The table is the script's stored run for TensorFlow, the backend this book
-# trains on, on the machine that trained the shipped model (`focal_utils/weights/benchmark_cpu.csv`); run
-# the script to measure yours, JAX included. A ratio above 1 means faster than timm.
+# and for one AdamW training step. The workers marked `@native` run the layers as they were before the
+# CPU work described below; `jax+tcmalloc` is JAX started with the memory allocator that the end of this
+# section recommends. The table is the script's stored run on an idle 2-core machine of the kind that
+# trained the shipped model (`focal_utils/weights/benchmark_cpu.csv`); run the script to measure yours. A
+# ratio above 1 means faster than timm.
 
 # %%
 from focal_utils import speed
@@ -612,11 +613,16 @@ print(f"{'model':19s} {'mode':10s} {'worker':17s} {'ms/batch':>8s} {'images/s':>
 for (name, mode, worker), row in bench.items():
     ratio = f"{row['speed_vs_timm']:.2f}x" if row["speed_vs_timm"] is not None else "-"
     print(f"{name:19s} {mode:10s} {worker:17s} {row['ms_per_batch']:8.1f} {row['images_per_s']:8.1f} {ratio:>7s}")
+print()
+for before, after in (("tensorflow@native", "tensorflow"), ("jax@native", "jax+tcmalloc")):
+    gains = [bench[name, mode, before]["ms_per_batch"] / row["ms_per_batch"]
+             for (name, mode, worker), row in bench.items() if worker == after]
+    print(f"{after} against {before}: {min(gains):.2f}x to {max(gains):.2f}x the speed")
 
 # %% [markdown]
 # Three changes in the package are aimed at these steps, each checked to give the same numbers within
-# float32 rounding (the package's tests compare values and gradients). Compare the `@native` rows, the code
-# before them, with the `tensorflow` rows: on this machine the training steps gained, inference did not.
+# float32 rounding (the package's tests compare values and gradients). The last two lines above compare
+# the `@native` rows, the code before them, with the code now: JAX gained several-fold, TensorFlow little.
 #
 # - **Dense layers multiply one 2D matrix** (`TokenDense`): Keras' `Dense` on a 4D tensor of tokens is a
 #   broadcast matmul whose gradient the TensorFlow of Colab's runtime computes far more slowly than the 2D
@@ -648,14 +654,16 @@ if "tensorflow@native" in conv_step:
 display(Markdown(" ".join(text)))
 
 # %% [markdown]
-# **Huge pages for JAX on Linux.** XLA's CPU runtime takes fresh memory from `malloc` for every large
-# buffer of a step, and Linux hands it over one zero-filled 4 KiB page at a time: on the machine above that
-# was most of the system time of JAX's step. Started with
-# `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (a recent glibc; older ones ignore it), malloc asks for huge pages instead, and the
-# page faults all but disappear; `scripts/step_faults.py` measures the step both ways, one process at a
-# time, and prints the speed-up. TensorFlow keeps its own pool of memory and gains nothing. The setting
-# must be in the environment when Python starts, for example
-# `GLIBC_TUNABLES=glibc.malloc.hugetlb=1 KERAS_BACKEND=jax jupyter lab`; a running notebook cannot switch.
+# **A memory allocator for JAX on Linux.** XLA's CPU runtime frees the large buffers of a step and takes
+# them again at the next one. glibc's `malloc` gives such blocks back to the kernel, which hands them over
+# again one zero-filled 4 KiB page at a time: on the machine above that was most of the system time of
+# JAX's step. Preloading Google's tcmalloc, which keeps freed memory for the next request, removes those
+# page faults; `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (huge pages, a recent glibc) removes most of them
+# too, but while another process is busy on the machine its steps can still stall in the kernel for
+# seconds. `scripts/step_faults.py` measures both against glibc, one process at a time. TensorFlow keeps its
+# own pool of memory. Either setting must be in the environment when Python starts, for example
+# `LD_PRELOAD=libtcmalloc_minimal.so.4 KERAS_BACKEND=jax jupyter lab` (Debian and Ubuntu:
+# `apt-get install libtcmalloc-minimal4`); a running notebook cannot switch.
 
 # %% [markdown]
 # ## Beyond one device: a TPU or several GPUs
