@@ -65,6 +65,45 @@ def _stem_text(embed, is_stem):
     return f"{what}: {k}x{k} patches (stride {s})"
 
 
+def _kernels(layer):
+    return f"kernels {', '.join(map(str, layer.kernel_sizes))}"
+
+
+def mixer_label(layer):
+    """The box label of a block's token mixer, read from the built layer (any mixer of chapter 9)."""
+    from focal_utils.layers.mixers import DepthwiseContext, PoolingMixer, WindowAttention
+
+    if isinstance(layer, DepthwiseContext):  # before FocalModulation: it is a subclass
+        return f"depthwise levels ({_kernels(layer)}) + global, summed: no gates, no query"
+    if isinstance(layer, WindowAttention):
+        heads = f"{layer.num_heads} heads of {layer.head_dim}"
+        if layer.window_size is None:
+            return f"global self-attention: {heads}, relative position bias"
+        shift = f", shifted by {layer.shift_size}" if layer.shift_size else ""
+        return f"window attention: {layer.window[0]}x{layer.window[1]} windows{shift}, {heads}"
+    if isinstance(layer, PoolingMixer):
+        return f"pooling: avgpool {layer.pool_size}x{layer.pool_size} - x (no weights)"
+    return f"FocalModulation: {len(layer.kernel_sizes)} levels ({_kernels(layer)}) + global"
+
+
+def _stage_mixer(stage):
+    """``(block name, note)`` for a stage's row in the network diagram."""
+    from focal_utils.layers.mixers import DepthwiseContext, PoolingMixer, WindowAttention
+
+    layer = stage.blocks[0].modulation
+    if isinstance(layer, DepthwiseContext):
+        return "block, depthwise mixer", f"levels ({_kernels(layer)}) + global, no gates"
+    if isinstance(layer, WindowAttention):
+        if layer.window_size is None:
+            return "block, global attention", f"{layer.num_heads} heads"
+        shifted = "; shifted in odd blocks" if len(stage.blocks) > 1 and stage.blocks[1].modulation.shift_size else ""
+        return "block, window attention", f"{layer.window[0]}x{layer.window[1]} windows{shifted}"
+    if isinstance(layer, PoolingMixer):
+        return "block, pooling mixer", f"avgpool {layer.pool_size}x{layer.pool_size} - x"
+    levels = layer.kernel_sizes
+    return "FocalNet block", f"{len(levels)} focal levels ({_kernels(layer)}) + global"
+
+
 def network_steps(model):
     """``[(text, kind, note)]`` of a ``FocalNet``, input to logits, read from the model."""
     from focal_utils.maps import find_focalnet
@@ -81,10 +120,9 @@ def network_steps(model):
     steps.append((_stem_text(embed, True) + (" + LN" if embed.norm is not None else ""), "conv",
                   f"{h}x{w} tokens x {channels}"))
     for index, stage in enumerate(net.stages):
-        levels = stage.blocks[0].modulation.kernel_sizes
-        steps.append((f"stage {index}: {len(stage.blocks)} x FocalNet block", "mix",
-                      f"{h}x{w} x {channels}; {len(levels)} focal levels "
-                      f"(kernels {', '.join(map(str, levels))}) + global"))
+        name, note = _stage_mixer(stage)
+        steps.append((f"stage {index}: {len(stage.blocks)} x {name}", "mix",
+                      f"{h}x{w} x {channels}; {note}"))
         if stage.downsample is not None:
             stride = stage.downsample.proj.strides[0]
             h, w, channels = h // stride, w // stride, stage.downsample.embed_dim
@@ -113,11 +151,10 @@ def draw_network(model, figsize=(8.5, None), ax=None):
 def block_steps(block):
     """``[(text, kind, note)]`` of a ``FocalNetBlock``, read from its config and sub-layers."""
     config = block.get_config()
-    levels = block.modulation.kernel_sizes
     scale = " x LayerScale" if config.get("use_layerscale") else ""
     rate = config.get("drop_path_rate", 0.0)
     note = f"drop path {rate:.3g}" if rate else None
-    mixer = f"FocalModulation: {len(levels)} levels (kernels {', '.join(map(str, levels))}) + global"
+    mixer = mixer_label(block.modulation)
     mlp = f"MLP: Dense {block.mlp.hidden_dim}, GELU, Dense"
     mlp_note = f"ratio {config.get('mlp_ratio', 4.0):g}" + (f"; {note}" if note else "")
     if config.get("use_postln"):  # post-norm: normalise the branch's output
@@ -130,10 +167,16 @@ def block_steps(block):
             ("+", "op", "residual")]
 
 
-def draw_block(block, figsize=(8.5, None)):
-    """One block: two residual branches, the token mixer then the MLP (pre- or post-norm as configured)."""
+def draw_block(block, figsize=(8.5, None), ax=None, title=None):
+    """One block: two residual branches, the token mixer then the MLP (pre- or post-norm as configured).
+
+    ``ax``: draw into this matplotlib axis instead of a new figure; ``title``: instead of the default.
+    """
     steps = block_steps(block)
-    fig, ax = plt.subplots(figsize=(figsize[0], figsize[1] or 0.62 * len(steps) + 0.6))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(figsize[0], figsize[1] or 0.62 * len(steps) + 0.6))
+    else:
+        fig = ax.figure
     width = 5.2
     ys = _column(ax, steps, width=width)
     sums = [i for i, (text, _, _) in enumerate(steps) if text == "+"]
@@ -146,7 +189,7 @@ def draw_block(block, figsize=(8.5, None)):
         _arrow(ax, (x, ys[start]), (x, ys[end]), style="-")
         _arrow(ax, (x, ys[end]), (-width / 2, ys[end]))
     ax.set_xlim(skip_x - 0.75, width / 2 + 2.2)
-    _finish(fig, ax, f"{block.name}: a FocalNet block")
+    _finish(fig, ax, title or f"{block.name}: a FocalNet block")
     return fig, [text for text, _, _ in steps]
 
 

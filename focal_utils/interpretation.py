@@ -181,16 +181,24 @@ def modulator_centre_mass(maps, border=0.25):
     Returns:
         ``{key: (N,)}`` shares in [0, 1].
     """
+    return {key: centre_share(modulator_norm(block["modulator"]), border)
+            for key, block in maps.items()}
+
+
+def centre_share(values, border=0.25):
+    """Share of non-negative maps ``(..., h, w)`` inside the central window: ``(...)`` in [0, 1].
+
+    The measure of :func:`modulator_centre_mass`, for any stack of maps (for
+    example the modulator norms that ``focal_utils.snapshots`` keeps per
+    epoch); NaN maps (a panel a block lacks) give NaN.
+    """
     if not 0.0 <= border < 0.5:
         raise ValueError(f"border must be in [0, 0.5). Received: {border}")
-    shares = {}
-    for key, block in maps.items():
-        norm = modulator_norm(block["modulator"])
-        h, w = norm.shape[1:]
-        weights = np.outer(_inside_fraction(h, border), _inside_fraction(w, border))
-        centre = (norm * weights).sum(axis=(1, 2))
-        shares[key] = centre / np.maximum(norm.sum(axis=(1, 2)), 1e-12)
-    return shares
+    values = np.asarray(values, dtype="float32")
+    h, w = values.shape[-2:]
+    weights = np.outer(_inside_fraction(h, border), _inside_fraction(w, border))
+    centre = (values * weights).sum(axis=(-2, -1))
+    return centre / np.maximum(values.sum(axis=(-2, -1)), 1e-12)
 
 
 def _inside_fraction(cells, border):

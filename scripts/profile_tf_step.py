@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Where a TensorFlow training step of a registry model spends its time, by op type.
+"""Where a TensorFlow training step (or inference call) of a registry model spends its time, by op type.
 
     python scripts/profile_tf_step.py [--model focalnet_cifar_conv] [--batch 128] [--steps 6] [--top 20]
+        [--mode train_step|inference]
 
-Traces ``--steps`` AdamW steps of ``model.fit`` with TensorFlow's profiler (after an untimed fit that
-traces the step) and prints each op type's share of the host's busy self-time, summed over threads, and
+Traces ``--steps`` AdamW steps of ``model.fit`` (``--mode inference``: batches of ``model.predict``)
+with TensorFlow's profiler (after an untimed call that traces the function) and prints each op type's share of the host's busy self-time, summed over threads, and
 its milliseconds per step. Shares are what to compare; on a shared machine the milliseconds are not.
 The profile behind issue 19's closing note, e.g. how much of the step is the backward pass of the
 depthwise convolutions, the matmuls, or the gradients of the slices that split ``f``'s output.
@@ -55,6 +56,7 @@ def main():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--mode", choices=("train_step", "inference"), default="train_step")
     args = parser.parse_args()
     model = create_model(args.model)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05),
@@ -63,20 +65,26 @@ def main():
     n = args.batch * args.steps
     x = rng.integers(0, 256, (n, *model.image_size, 3)).astype("float32")
     y = rng.integers(0, model.num_classes, n)
-    model.fit(x[:args.batch], y[:args.batch], batch_size=args.batch, verbose=0)  # traces the step
+    if args.mode == "train_step":
+        def run(count):
+            model.fit(x[:count], y[:count], batch_size=args.batch, verbose=0)
+    else:
+        def run(count):
+            model.predict(x[:count], batch_size=args.batch, verbose=0)
+    run(args.batch)  # traces the function
     start = time.perf_counter()
-    model.fit(x, y, batch_size=args.batch, verbose=0)
-    print(f"{args.model}, batch {args.batch}: {(time.perf_counter() - start) / args.steps * 1e3:.0f} ms "
-          "per step unprofiled")
+    run(n)
+    print(f"{args.model}, {args.mode}, batch {args.batch}: "
+          f"{(time.perf_counter() - start) / args.steps * 1e3:.0f} ms per batch unprofiled")
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
-        model.fit(x, y, batch_size=args.batch, verbose=0)
+        run(n)
         tf.profiler.experimental.stop()
         times = op_type_times(sorted(glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb"))[-1])
     busy = sum(times.values())
-    print(f"busy host self-time, all threads: {busy / args.steps / 1e3:.0f} ms per step")
+    print(f"busy host self-time, all threads: {busy / args.steps / 1e3:.0f} ms per batch")
     for op, us in times.most_common(args.top):
-        print(f"{us / busy:6.1%} {us / args.steps / 1e3:8.1f} ms/step  {op}")
+        print(f"{us / busy:6.1%} {us / args.steps / 1e3:8.1f} ms/batch  {op}")
 
 
 if __name__ == "__main__":

@@ -23,16 +23,14 @@ import json
 import os
 import shutil
 
-from focal_utils import checkpoints, data, flops, training
+from focal_utils import checkpoints, comparison, data, flops, training
 from focal_utils.layers.mixers import MIXERS
 from focal_utils.registry import create_model, mixer_variant
 
 RUNS = os.path.expanduser("~/.cache/focal-book/runs")
 TABLE = os.path.join(RUNS, "mixer_comparison.csv")
-SHIP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                    "focal_utils", "weights", "mixers")
-COLUMNS = ("model", "mixer", "seed", "epochs", "params", "flops", "test_accuracy",
-           "train_images_per_s", "wall_s")
+SHIP = str(comparison.MIXER_DIR)
+COLUMNS = comparison.TABLE_COLUMNS
 MAX_SHIPPED_BYTES = 15 * 2**20
 
 
@@ -97,7 +95,7 @@ def ship():
     for row in rows:
         recipe = recipe_for(row["mixer"], int(row["epochs"]), int(row["seed"]))
         workdir = training.default_workdir(recipe)
-        stem = f"{row['model']}.seed{row['seed']}"
+        stem = comparison.run_stem(row["model"], row["seed"])
         log = training.read_log(os.path.join(workdir, "log.csv"))
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")

@@ -63,3 +63,26 @@ def test_modulation_options_appear():
     parts = diagrams.modulation_parts(model.stages[0].blocks[0].modulation)
     assert parts["aggregate"][0].endswith("/ (L + 1)")
     assert parts["aggregate"][1].endswith("+ LayerNorm")
+
+
+def test_each_mixer_variant_draws_its_own_mixer():
+    """Chapter 9's variants: the block and network pictures name the mixer each block really holds."""
+    from focal_utils.registry import mixer_variant
+
+    expected = {
+        "attention": ("global self-attention: 2 heads of 32, relative position bias", "global attention"),
+        "window_attention": ("window attention: 4x4 windows, 2 heads of 32", "window attention"),
+        "dwconv": ("depthwise levels (kernels 3, 5) + global, summed: no gates, no query",
+                   "depthwise mixer"),
+        "pooling": ("pooling: avgpool 3x3 - x (no weights)", "pooling mixer"),
+    }
+    for mixer, (label, stage_name) in expected.items():
+        model = fu.create_model(mixer_variant(mixer))
+        first, second = model.stages[0].blocks[:2]
+        assert diagrams.block_steps(first)[2][0] == label
+        fig, boxes = diagrams.draw_block(second, title=mixer)
+        plt.close(fig)
+        if mixer == "window_attention":  # the odd blocks shift their windows by half a window
+            assert boxes[2] == "window attention: 4x4 windows, shifted by 2, 2 heads of 32"
+            assert "shifted in odd blocks" in diagrams.network_steps(model)[3][2]
+        assert diagrams.network_steps(model)[3][0] == f"stage 0: 2 x block, {stage_name}"

@@ -156,3 +156,16 @@ def test_plots_draw_one_panel_per_map():
     shown = fig4.axes[0].images[0].get_array()
     np.testing.assert_allclose(np.asarray(shown).mean(axis=0), 0.0, atol=1e-6)  # stage mean removed
     plt.close("all")
+
+
+def test_centre_share_takes_any_stack_of_maps():
+    """The same measure on (epochs, images, h, w) stacks, as chapter 8 reads them from snapshots."""
+    maps = np.zeros((3, 2, 8, 8), "float32")
+    maps[..., 2:6, 2:6] = 1.0  # all inside the central half
+    maps[1, 1] = 1.0  # uniform: a quarter
+    shares = interpretation.centre_share(maps)
+    assert shares.shape == (3, 2)
+    np.testing.assert_allclose(shares[1, 1], 0.25, rtol=1e-6)
+    np.testing.assert_allclose(shares[0], 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="border must be in"):
+        interpretation.centre_share(maps, border=0.5)

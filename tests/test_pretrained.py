@@ -96,3 +96,20 @@ def test_weights_classify_cifar10():
     model = pretrained.load_pretrained()
     logits = np.asarray(model.predict(x_test[:1000], batch_size=250, verbose=0))
     assert (logits.argmax(-1) == y_test[:1000]).mean() > 0.80  # 81.4% for the shipped model
+
+
+def test_every_shipped_file_is_in_the_wheel():
+    """Colab installs a wheel: a file under weights/ that pyproject's package-data misses is not there."""
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    with open(root / "pyproject.toml", "rb") as f:
+        globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["focal_utils"]
+    package = root / "focal_utils"
+    shipped = [p.relative_to(package) for p in (package / "weights").rglob("*") if p.is_file()]
+    assert shipped
+    for path in shipped:
+        posix = pathlib.PurePosixPath(path.as_posix())
+        assert any(posix.match(g) and len(posix.parts) == len(pathlib.PurePosixPath(g).parts)
+                   for g in globs), f"{path} is not in pyproject's package-data {globs}"

@@ -249,13 +249,17 @@ display(Markdown(
 print(RECIPE)
 assert (RECIPE.epochs, RECIPE.batch_size, RECIPE.peak_lr, RECIPE.min_lr, RECIPE.weight_decay) == (60, 128, 2e-3, 1e-5, 0.05)
 assert (RECIPE.label_smoothing, RECIPE.drop_path_rate, RECIPE.erase_prob, RECIPE.warmup_epochs) == (0.1, 0.2, 0.25, 1.0)
+assert RECIPE.ema_momentum is None  # no moving average of the weights in this recipe (see below)
 print(f"the official peak learning rate scaled to batch {RECIPE.batch_size}: {5e-4 * RECIPE.batch_size / 512:.3g}")
 
 # %% [markdown]
 # ### The schedule and the loss, in code
 #
 # The schedule is Keras' `CosineDecay` with its built-in linear warmup; the optimiser excludes every 1-D
-# variable from weight decay; the loss takes the head's logits and smooths the one-hot labels:
+# variable from weight decay; the loss takes the head's logits and smooths the one-hot labels. A recipe may
+# also keep an exponential moving average of the weights (`ema_momentum`, Keras' `use_ema`; the recipe
+# above has none): validation then scores the average, `best.keras` stores it, and the backup keeps the
+# raw weights and the average apart, so that a resumed run continues exactly.
 
 # %%
 print(inspect.getsource(training.learning_rate_schedule))

@@ -1,0 +1,112 @@
+"""The token-mixer comparison of chapter 9: its stored runs, and the maps of attention next to gates.
+
+``scripts/train_mixers.py`` trains the book's CIFAR model with each token
+mixer of ``focal_utils.layers.mixers`` and ships, into ``MIXER_DIR``, one
+table row per run (``mixer_comparison.csv``), each run's per-epoch log and its
+model. ``scripts/benchmark_mixers.py`` adds the speed of every variant,
+measured in one run (``focal_utils.speed.read_mixer_speed``). Chapter 9 reads
+them here and never retrains.
+
+The logs' ``elapsed_s`` is wall-clock time on a machine that was also doing
+other work during hours of training, so ``idle_seconds`` gives a second time
+axis: epochs multiplied by the seconds that one epoch's steps take on an idle
+machine, from the benchmark.
+"""
+
+import csv
+
+import numpy as np
+from keras import ops
+
+from focal_utils.pretrained import WEIGHTS_DIR
+
+MIXER_DIR = WEIGHTS_DIR / "mixers"
+TABLE_FILE = MIXER_DIR / "mixer_comparison.csv"
+TABLE_COLUMNS = ("model", "mixer", "seed", "epochs", "params", "flops", "test_accuracy",
+                 "train_images_per_s", "wall_s")
+_INTEGER_COLUMNS = ("seed", "epochs", "params", "flops")
+
+
+def run_stem(model_name, seed):
+    """The file stem of a shipped run: ``<model>.seed<seed>`` (``.keras`` and ``_log.csv``)."""
+    return f"{model_name}.seed{seed}"
+
+
+def read_table(path=TABLE_FILE):
+    """The shipped runs: a list of dicts with ``TABLE_COLUMNS``, numbers typed.
+
+    Raises:
+        ValueError: the file has no rows or lacks a column.
+    """
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"The mixer table {str(path)!r} has no rows.")
+    missing = set(TABLE_COLUMNS) - set(rows[0])
+    if missing:
+        raise ValueError(f"The mixer table {str(path)!r} lacks the columns {sorted(missing)}.")
+    for row in rows:
+        for key in TABLE_COLUMNS[2:]:
+            row[key] = int(row[key]) if key in _INTEGER_COLUMNS else float(row[key])
+    return rows
+
+
+def run_log_path(model_name, seed, folder=MIXER_DIR):
+    return folder / f"{run_stem(model_name, seed)}_log.csv"
+
+
+def run_model_path(model_name, seed, folder=MIXER_DIR):
+    return folder / f"{run_stem(model_name, seed)}.keras"
+
+
+def idle_seconds(epochs, n_train, n_val, speed_row):
+    """Seconds that ``epochs`` epochs take on an idle machine, from one benchmark row.
+
+    One epoch is ``n_train`` images through the training step and ``n_val``
+    through inference, at the rates of ``speed_row`` (a row of
+    ``speed.read_mixer_speed``). The input pipeline and the per-epoch
+    overheads of ``fit`` are left out, the same for every mixer.
+    """
+    per_epoch = (n_train / speed_row["train_images_per_s"]
+                 + n_val / speed_row["inference_images_per_s"])
+    return np.asarray(epochs, dtype="float64") * per_epoch
+
+
+def attention_received(layer, weights, height, width):
+    """The attention each token receives, averaged over heads and queries, as an image-shaped map.
+
+    Args:
+        layer: the built ``WindowAttention`` that made ``weights`` (its
+            windows and shift say where each window's tokens sit).
+        weights: ``(N, windows, heads, T, T)`` from ``return_maps``
+            (``maps[key]["attention"]``).
+        height, width: the token grid of the layer's input.
+
+    Returns:
+        ``(N, height, width)`` numpy array. Each query's weights sum to 1, so
+        the map averages to ``1 / T`` per window: above it, a token is looked
+        at more than its share.
+    """
+    received = np.asarray(weights).mean(axis=(2, 3))  # (N, windows, T)
+    grid = ops.convert_to_numpy(layer._merge(ops.convert_to_tensor(received[..., None]), height, width))
+    if layer.shift_size:  # the layer rolled its input before making windows: roll back
+        grid = np.roll(grid, (layer.shift_size, layer.shift_size), axis=(1, 2))
+    return grid[..., 0]
+
+
+def attention_from(layer, weights, height, width, row, col):
+    """Where the token at ``(row, col)`` looks: its weights over the grid, averaged over heads.
+
+    Tokens outside its window get 0. Returns ``(N, height, width)``.
+    """
+    weights = np.asarray(weights)
+    n, _, _, tokens, _ = weights.shape
+    grid_index = np.arange(height * width, dtype="float32").reshape(1, height, width, 1)
+    if layer.shift_size:
+        grid_index = np.roll(grid_index, (-layer.shift_size, -layer.shift_size), axis=(1, 2))
+    # which window and which place in it each grid position lands in (the layer's own partition)
+    where = ops.convert_to_numpy(layer._partition(ops.convert_to_tensor(grid_index)))[0, ..., 0]
+    window, place = (int(v[0]) for v in np.nonzero(where == row * width + col))
+    out = np.zeros((n, height * width), "float32")
+    out[:, where[window].astype(int)] = weights[:, window].mean(axis=1)[:, place]
+    return out.reshape(n, height, width)
