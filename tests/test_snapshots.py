@@ -116,3 +116,21 @@ def test_fixed_indices_are_the_first_of_each_class():
     assert fixed_indices(labels, per_class=2, num_classes=4) == [1, 4, 3, 6, 5, 7, 0, 2]
     with pytest.raises(ValueError, match="1 images of class 2; `per_class` asks for 2"):
         fixed_indices(labels[:-2], per_class=2, num_classes=4)
+
+
+def test_the_training_script_keeps_two_images_of_each_class(tmp_path):
+    """scripts/train_cifar10.py's snapshots: the first two test images of every class, beside the log."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "scripts", "train_cifar10.py")
+    spec = importlib.util.spec_from_file_location("train_cifar10", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    x, _ = data(40, seed=3)
+    y = np.repeat(np.arange(10), 4)[::-1].copy()  # classes 9, 9, 9, 9, 8, ...
+    callback = script.map_snapshots({"test": (x, y)}, str(tmp_path))
+    assert callback.labels.tolist() == [c for c in range(10) for _ in range(2)]
+    np.testing.assert_array_equal(callback.images[:2], x[[36, 37]])  # the first two of class 0
+    assert callback.path == os.path.join(str(tmp_path), script.SNAPSHOT_FILE)
+    assert callback.epochs is None  # every epoch
