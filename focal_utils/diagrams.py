@@ -74,11 +74,11 @@ def mixer_label(layer):
     from focal_utils.layers.mixers import DepthwiseContext, PoolingMixer, WindowAttention
 
     if isinstance(layer, DepthwiseContext):  # before FocalModulation: it is a subclass
-        return f"depthwise levels ({_kernels(layer)}) + global, summed: no gates, no query"
+        return f"depthwise levels ({_kernels(layer)}) + global; no gates, no query"
     if isinstance(layer, WindowAttention):
         heads = f"{layer.num_heads} heads of {layer.head_dim}"
         if layer.window_size is None:
-            return f"global self-attention: {heads}, relative position bias"
+            return f"global self-attention: {heads}, position bias"
         shift = f", shifted by {layer.shift_size}" if layer.shift_size else ""
         return f"window attention: {layer.window[0]}x{layer.window[1]} windows{shift}, {heads}"
     if isinstance(layer, PoolingMixer):

@@ -70,9 +70,9 @@ def test_each_mixer_variant_draws_its_own_mixer():
     from focal_utils.registry import mixer_variant
 
     expected = {
-        "attention": ("global self-attention: 2 heads of 32, relative position bias", "global attention"),
+        "attention": ("global self-attention: 2 heads of 32, position bias", "global attention"),
         "window_attention": ("window attention: 4x4 windows, 2 heads of 32", "window attention"),
-        "dwconv": ("depthwise levels (kernels 3, 5) + global, summed: no gates, no query",
+        "dwconv": ("depthwise levels (kernels 3, 5) + global; no gates, no query",
                    "depthwise mixer"),
         "pooling": ("pooling: avgpool 3x3 - x (no weights)", "pooling mixer"),
     }
