@@ -177,7 +177,8 @@ def draw_block(block, figsize=(8.5, None), ax=None, title=None):
         fig, ax = plt.subplots(figsize=(figsize[0], figsize[1] or 0.62 * len(steps) + 0.6))
     else:
         fig = ax.figure
-    width = 5.2
+    # wide enough for the longest label (the token mixers' labels differ in length)
+    width = max(5.2, 0.11 * max(len(text) for text, _, _ in steps))
     ys = _column(ax, steps, width=width)
     sums = [i for i, (text, _, _) in enumerate(steps) if text == "+"]
     skip_x = -width / 2 - 0.5
@@ -191,6 +192,24 @@ def draw_block(block, figsize=(8.5, None), ax=None, title=None):
     ax.set_xlim(skip_x - 0.75, width / 2 + 2.2)
     _finish(fig, ax, title or f"{block.name}: a FocalNet block")
     return fig, [text for text, _, _ in steps]
+
+
+def draw_mixers(blocks, figsize=(8.5, None)):
+    """The token mixer of each of ``blocks`` (``{name: FocalNetBlock}``), one box each, read from the layers.
+
+    For models that differ only in their mixer (chapter 9): draw one whole block with
+    :func:`draw_block`, then this figure for the box that changes.
+    """
+    labels = {name: mixer_label(block.modulation) for name, block in blocks.items()}
+    fig, ax = plt.subplots(figsize=(figsize[0], figsize[1] or 0.75 * len(labels) + 0.8))
+    width = max(5.2, 0.11 * max(len(text) for text in labels.values()))
+    for i, (name, text) in enumerate(labels.items()):
+        ax.text(-width / 2 - 0.3, -i, name, ha="right", va="center", fontsize=9)
+        _box(ax, 0, -i, text, "mix", width=width)
+    ax.set_xlim(-width / 2 - 3.6, width / 2 + 0.3)
+    ax.set_ylim(-len(labels) + 0.4, 0.6)
+    _finish(fig, ax, "the token mixer of each variant (the blue box of the block above)")
+    return fig, list(labels.values())
 
 
 def modulation_parts(layer):

@@ -86,3 +86,13 @@ def test_each_mixer_variant_draws_its_own_mixer():
             assert boxes[2] == "window attention: 4x4 windows, shifted by 2, 2 heads of 32"
             assert "shifted in odd blocks" in diagrams.network_steps(model)[3][2]
         assert diagrams.network_steps(model)[3][0] == f"stage 0: 2 x block, {stage_name}"
+
+
+def test_draw_mixers_lists_each_blocks_mixer_in_order():
+    from focal_utils.registry import mixer_variant
+
+    blocks = {m: fu.create_model(mixer_variant(m)).stages[0].blocks[1] for m in ("focal_modulation", "pooling")}
+    fig, boxes = diagrams.draw_mixers(blocks)
+    plt.close(fig)
+    assert boxes == ["FocalModulation: 2 levels (kernels 3, 5) + global",
+                     "pooling: avgpool 3x3 - x (no weights)"]
