@@ -283,6 +283,49 @@ def plot_modulator_norms(images, maps, keys, titles=None, size=1.5, alpha=0.55):
     return fig
 
 
+def epoch_limits(values):
+    """``(vmin, vmax)`` per image of ``values`` ``(epochs, images, h, w)``, over all its epochs.
+
+    Why: drawn with one colour scale per image across the epochs, a map that
+    grows or sharpens over training shows it; scaled per frame, every frame
+    would span the full colour range and the change would be hidden.
+    """
+    values = np.asarray(values, dtype="float32")
+    return np.nanmin(values, axis=(0, 2, 3)), np.nanmax(values, axis=(0, 2, 3))
+
+
+def plot_maps_over_epochs(images, values, epoch_labels, titles=None, size=1.5, alpha=0.6):
+    """Rows: images; columns: the image, then its map at each epoch, one colour scale per row.
+
+    Args:
+        images: ``(N, H, W, 3)``.
+        values: ``(E, N, h, w)`` maps, e.g. the modulator norms that
+            ``focal_utils.snapshots`` kept at ``E`` epochs.
+        epoch_labels: ``E`` column titles (e.g. ``"epoch 1"``).
+        titles: optional ``N`` row labels.
+    """
+    values = np.asarray(values, dtype="float32")
+    if values.ndim != 4 or values.shape[1] != len(images) or values.shape[0] != len(epoch_labels):
+        raise ValueError(f"`values` must be (epochs, images, h, w) with {len(epoch_labels)} epochs and "
+                         f"{len(images)} images. Received: shape {values.shape}")
+    low, high = epoch_limits(values)
+    fig, axes = plt.subplots(len(images), len(epoch_labels) + 1, squeeze=False,
+                             figsize=(size * (len(epoch_labels) + 1), size * len(images)))
+    for r, image in enumerate(images):
+        axes[r, 0].imshow(image)
+        if titles is not None:
+            axes[r, 0].set_ylabel(titles[r], fontsize=8)
+        for c, label in enumerate(epoch_labels, start=1):
+            overlay(image, values[c - 1, r], ax=axes[r, c], alpha=alpha, vmin=low[r], vmax=high[r])
+            if r == 0:
+                axes[r, c].set_title(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
 def plot_gate_means_by_class(means, names, class_names, size=2.6):
     """Heat maps class x level, one per stage: each class's mean gate minus the stage's mean.
 

@@ -169,3 +169,23 @@ def test_centre_share_takes_any_stack_of_maps():
     np.testing.assert_allclose(shares[0], 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="border must be in"):
         interpretation.centre_share(maps, border=0.5)
+
+
+def test_maps_over_epochs_share_one_colour_scale_per_image():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 32, 32, 3)).astype("uint8")
+    values = rng.random((3, 2, 8, 8)).astype("float32")
+    values[:, 1] *= 10  # the second image's maps are ten times larger
+    low, high = interpretation.epoch_limits(values)
+    np.testing.assert_allclose(high, values.max(axis=(0, 2, 3)))
+    fig = interpretation.plot_maps_over_epochs(images, values, ["epoch 1", "epoch 5", "epoch 9"],
+                                               titles=["a", "b"])
+    axes = np.array(fig.axes).reshape(2, 4)
+    for row in range(2):  # every epoch of a row on that row's scale, the second row's ten times wider
+        for c in range(1, 4):
+            assert axes[row, c].images[-1].get_clim() == pytest.approx((low[row], high[row]))
+    assert high[1] > 5 * high[0]
+    assert [axes[0, c].get_title() for c in range(1, 4)] == ["epoch 1", "epoch 5", "epoch 9"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="must be \\(epochs, images, h, w\\)"):
+        interpretation.plot_maps_over_epochs(images, values[:, :1], ["a", "b", "c"])
