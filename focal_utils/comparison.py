@@ -100,7 +100,7 @@ def attention_from(layer, weights, height, width, row, col):
     Tokens outside its window get 0. Returns ``(N, height, width)``.
     """
     weights = np.asarray(weights)
-    n, _, _, tokens, _ = weights.shape
+    n = weights.shape[0]
     grid_index = np.arange(height * width, dtype="float32").reshape(1, height, width, 1)
     if layer.shift_size:
         grid_index = np.roll(grid_index, (-layer.shift_size, -layer.shift_size), axis=(1, 2))

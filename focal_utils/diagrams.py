@@ -69,39 +69,40 @@ def _kernels(layer):
     return f"kernels {', '.join(map(str, layer.kernel_sizes))}"
 
 
-def mixer_label(layer):
-    """The box label of a block's token mixer, read from the built layer (any mixer of chapter 9)."""
+def _mixer_parts(layer):
+    """``(box label, stage row name, stage note)`` of a built token mixer (any mixer of chapter 9)."""
     from focal_utils.layers.mixers import DepthwiseContext, PoolingMixer, WindowAttention
 
     if isinstance(layer, DepthwiseContext):  # before FocalModulation: it is a subclass
-        return f"depthwise levels ({_kernels(layer)}) + global; no gates, no query"
+        return (f"depthwise levels ({_kernels(layer)}) + global; no gates, no query",
+                "block, depthwise mixer", f"levels ({_kernels(layer)}) + global, no gates")
     if isinstance(layer, WindowAttention):
         heads = f"{layer.num_heads} heads of {layer.head_dim}"
         if layer.window_size is None:
-            return f"global self-attention: {heads}, position bias"
+            return (f"global self-attention: {heads}, position bias", "block, global attention",
+                    f"{layer.num_heads} heads")
+        windows = f"{layer.window[0]}x{layer.window[1]} windows"
         shift = f", shifted by {layer.shift_size}" if layer.shift_size else ""
-        return f"window attention: {layer.window[0]}x{layer.window[1]} windows{shift}, {heads}"
+        return f"window attention: {windows}{shift}, {heads}", "block, window attention", windows
     if isinstance(layer, PoolingMixer):
-        return f"pooling: avgpool {layer.pool_size}x{layer.pool_size} - x (no weights)"
-    return f"FocalModulation: {len(layer.kernel_sizes)} levels ({_kernels(layer)}) + global"
+        pool = f"avgpool {layer.pool_size}x{layer.pool_size} - x"
+        return f"pooling: {pool} (no weights)", "block, pooling mixer", pool
+    n, kernels = len(layer.kernel_sizes), _kernels(layer)
+    return (f"FocalModulation: {n} levels ({kernels}) + global", "FocalNet block",
+            f"{n} focal levels ({kernels}) + global")
+
+
+def mixer_label(layer):
+    """The box label of a block's token mixer, read from the built layer (any mixer of chapter 9)."""
+    return _mixer_parts(layer)[0]
 
 
 def _stage_mixer(stage):
     """``(block name, note)`` for a stage's row in the network diagram."""
-    from focal_utils.layers.mixers import DepthwiseContext, PoolingMixer, WindowAttention
-
-    layer = stage.blocks[0].modulation
-    if isinstance(layer, DepthwiseContext):
-        return "block, depthwise mixer", f"levels ({_kernels(layer)}) + global, no gates"
-    if isinstance(layer, WindowAttention):
-        if layer.window_size is None:
-            return "block, global attention", f"{layer.num_heads} heads"
-        shifted = "; shifted in odd blocks" if len(stage.blocks) > 1 and stage.blocks[1].modulation.shift_size else ""
-        return "block, window attention", f"{layer.window[0]}x{layer.window[1]} windows{shifted}"
-    if isinstance(layer, PoolingMixer):
-        return "block, pooling mixer", f"avgpool {layer.pool_size}x{layer.pool_size} - x"
-    levels = layer.kernel_sizes
-    return "FocalNet block", f"{len(levels)} focal levels ({_kernels(layer)}) + global"
+    _, name, note = _mixer_parts(stage.blocks[0].modulation)
+    if len(stage.blocks) > 1 and getattr(stage.blocks[1].modulation, "shift_size", 0):
+        note += "; shifted in odd blocks"
+    return name, note
 
 
 def network_steps(model):

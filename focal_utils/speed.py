@@ -147,6 +147,10 @@ def hugepages_env(env):
     return env
 
 
+# worker and process setups of the benchmark scripts (``jax+tcmalloc``): name -> environment maker
+ALLOCATOR_ENVS = {"hugepages": hugepages_env, "tcmalloc": tcmalloc_env}
+
+
 def machine_name():
     """``"<CPU model>, <n> cores"``: the machine a benchmark ran on, for its stored rows."""
     try:
@@ -157,17 +161,22 @@ def machine_name():
     return f"{cpu}, {os.cpu_count()} cores"
 
 
-def read_mixer_speed(path=MIXER_SPEED_FILE):
-    """The rows of a ``scripts/benchmark_mixers.py`` CSV, keyed by mixer, numbers as floats."""
+def _read_rows(path, numeric, what):
+    """The rows of a stored benchmark CSV, the ``numeric`` columns as floats (None where empty)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
-        raise ValueError(f"The mixer benchmark file {str(path)!r} has no rows.")
-    numeric = ("inference_images_per_s", "train_images_per_s", "inference_peak_mb", "train_peak_mb")
+        raise ValueError(f"The {what} file {str(path)!r} has no rows.")
     for row in rows:
         for key in numeric:
             row[key] = float(row[key]) if row.get(key) not in (None, "") else None
-    return {row["mixer"]: row for row in rows}
+    return rows
+
+
+def read_mixer_speed(path=MIXER_SPEED_FILE):
+    """The rows of a ``scripts/benchmark_mixers.py`` CSV, keyed by mixer, numbers as floats."""
+    numeric = ("inference_images_per_s", "train_images_per_s", "inference_peak_mb", "train_peak_mb")
+    return {row["mixer"]: row for row in _read_rows(path, numeric, "mixer benchmark")}
 
 
 def read_benchmark(path=BENCHMARK_FILE):
@@ -175,13 +184,5 @@ def read_benchmark(path=BENCHMARK_FILE):
 
     Timings are floats; ``speed_vs_timm`` is ``None`` where timm was not run.
     """
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"The benchmark file {str(path)!r} has no rows.")
-    table = {}
-    for row in rows:
-        for key in NUMERIC_COLUMNS:
-            row[key] = float(row[key]) if row.get(key) not in (None, "") else None
-        table[row["model"], row["mode"], row["worker"]] = row
-    return table
+    return {(row["model"], row["mode"], row["worker"]): row
+            for row in _read_rows(path, NUMERIC_COLUMNS, "benchmark")}

@@ -67,8 +67,6 @@ TIMM_CONFIGS = {
                                 focal_levels=(2, 2, 2), focal_windows=(3, 3, 3),
                                 use_overlap_down=True, drop_path_rate=0.1),
 }
-# worker setups (``kind+setup``): the focal_utils.speed function that makes the worker's environment
-SETUPS = {"hugepages": "hugepages_env", "tcmalloc": "tcmalloc_env"}
 CASE_SHAPES = {"focalnet_tiny_srf": (224, 8), "focalnet_cifar_conv": (32, 128)}
 
 
@@ -173,11 +171,11 @@ def _spawn(kind, args):
         python = sys.executable
         env = dict(os.environ, KERAS_BACKEND=framework.split("@")[0], TF_CPP_MIN_LOG_LEVEL="3")
     if setup:
-        from focal_utils import speed
-        if setup not in SETUPS:
+        from focal_utils.speed import ALLOCATOR_ENVS
+        if setup not in ALLOCATOR_ENVS:
             raise SystemExit(f"--workers: unknown setup +{setup} in {kind!r} "
-                             f"(one of {', '.join('+' + s for s in SETUPS)})")
-        env = getattr(speed, SETUPS[setup])(env)
+                             f"(one of {', '.join('+' + s for s in ALLOCATOR_ENVS)})")
+        env = ALLOCATOR_ENVS[setup](env)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [python, os.path.abspath(__file__), "--worker", kind,
            "--models", ",".join(args.models), "--warmup", str(args.warmup)]

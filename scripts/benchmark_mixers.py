@@ -17,16 +17,20 @@ variant to focal modulation, and writes one CSV row per variant.
 """
 import argparse
 import csv
+import io
 import os
 import time
 
-import keras
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from focal_utils.layers.mixers import MIXERS
-from focal_utils.memory import peak_memory
-from focal_utils.registry import mixer_variant
-from focal_utils.speed import MIXER_SPEED_FILE, MODES, KerasCase, machine_name
-from focal_utils.timing import time_interleaved
+import keras  # noqa: E402
+
+from focal_utils.checkpoints import write_text  # noqa: E402
+from focal_utils.layers.mixers import MIXERS  # noqa: E402
+from focal_utils.memory import peak_memory  # noqa: E402
+from focal_utils.registry import mixer_variant  # noqa: E402
+from focal_utils.speed import MIXER_SPEED_FILE, MODES, KerasCase, machine_name  # noqa: E402
+from focal_utils.timing import time_interleaved  # noqa: E402
 
 COLUMNS = ("model", "mixer", "inference_images_per_s", "train_images_per_s", "inference_peak_mb",
            "train_peak_mb", "versions", "machine", "date")
@@ -44,9 +48,10 @@ def measure(mixers, repeats):
     for mixer, case in cases.items():
         row = dict(model=case.name, mixer=mixer, versions=versions, machine=machine,
                    date=time.strftime("%Y-%m-%d"))
-        for mode, prefix in zip(MODES, ("inference", "train")):
+        prefixes = dict(zip(MODES, ("inference", "train")))
+        for prefix in prefixes.values():  # the timings come in the order of ``calls``
             row[f"{prefix}_images_per_s"] = round(case.batch_size / next(timings).median, 1)
-        for mode, prefix in zip(MODES, ("inference", "train")):
+        for mode, prefix in prefixes.items():
             peak = peak_memory(case.run, mode)
             row[f"{prefix}_peak_mb"] = "" if peak is None else round(peak / 2**20, 1)
         rows.append(row)
@@ -71,11 +76,11 @@ def main():
               f"{ratio:21.2f}x {r['inference_peak_mb']!s:>11s} {r['train_peak_mb']!s:>11s}")
     print(f"load average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
-    with open(args.csv + ".tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(args.csv + ".tmp", args.csv)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(args.csv, text.getvalue())
     print(f"wrote {args.csv}")
 
 

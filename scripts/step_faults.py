@@ -27,8 +27,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# allocator -> the focal_utils.speed function that makes the child's environment (glibc: as it is)
-ALLOCATORS = {"glibc": None, "hugepages": "hugepages_env", "tcmalloc": "tcmalloc_env"}
+# glibc: the environment as it is; the others: focal_utils.speed.ALLOCATOR_ENVS
+ALLOCATORS = ("glibc", "hugepages", "tcmalloc")
 ORDERS = ("step", "inference")
 
 
@@ -64,12 +64,12 @@ def measure(name, steps, orders):
 
 
 def child(name, steps, orders, backend, allocator):
-    from focal_utils import speed
+    from focal_utils.speed import ALLOCATOR_ENVS
 
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     if allocator != "glibc":
-        env = getattr(speed, ALLOCATORS[allocator])(env)
+        env = ALLOCATOR_ENVS[allocator](env)
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name,
                           "--steps", str(steps), "--before", ",".join(orders)], env=env,
                          cwd=REPO, capture_output=True, text=True, check=True).stdout

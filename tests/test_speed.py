@@ -126,11 +126,7 @@ def _script(name):
     return module
 
 
-def test_the_scripts_setups_name_functions_of_speed():
-    """benchmark_cpu's +setup suffixes and step_faults' allocators resolve to environment makers."""
-    for name in _script("benchmark_cpu").SETUPS.values():
-        assert callable(getattr(speed, name))
-    allocators = _script("step_faults").ALLOCATORS
-    assert allocators["glibc"] is None
-    for name in (n for n in allocators.values() if n):
-        assert callable(getattr(speed, name))
+def test_the_scripts_setups_are_speeds_environment_makers():
+    """benchmark_cpu's +setup suffixes are speed.ALLOCATOR_ENVS; step_faults names the same, plus glibc."""
+    assert speed.ALLOCATOR_ENVS == {"hugepages": speed.hugepages_env, "tcmalloc": speed.tcmalloc_env}
+    assert _script("step_faults").ALLOCATORS == ("glibc", *speed.ALLOCATOR_ENVS)
