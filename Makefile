@@ -66,7 +66,8 @@ BACKEND_FREE_TESTS := tests/test_book_structure.py tests/test_native_logs.py tes
 	tests/test_widgets.py tests/test_prose_numbers.py tests/test_reader_markup.py tests/test_data.py \
 	tests/test_faults_data.py tests/test_faults_training.py tests/test_evaluation.py tests/test_registry.py \
 	tests/test_report.py tests/test_diagrams.py tests/test_throughput.py tests/test_benchmarks.py \
-	tests/test_snapshots.py tests/test_train_mixers.py tests/test_speed.py tests/test_ema.py
+	tests/test_snapshots.py tests/test_train_mixers.py tests/test_speed.py tests/test_ema.py \
+	tests/test_ship.py
 JAX_PYTEST := $(PYTEST) -n 2 --dist loadfile $(addprefix --ignore=,$(BACKEND_FREE_TESTS)) tests
 # JAX on a CPU runs faster with glibc's malloc on huge pages (focal_utils.speed.HUGEPAGES_TUNABLE says why;
 # a test checks that the two agree).

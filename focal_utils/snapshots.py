@@ -11,18 +11,17 @@ back for a slider over epochs. When training keeps a moving average of the
 weights (``Recipe.ema_momentum``), the maps are the average's: the weights
 that are validated and saved as ``best.keras``.
 
-The file is rewritten whole at each kept epoch, through a temporary file and
-``os.replace``, so a run killed mid-write leaves the previous complete file;
+The file is rewritten whole at each kept epoch, through a temporary file and a
+rename (``focal_utils.checkpoints.atomic_write``), so a run killed mid-write leaves the previous complete file;
 a resumed run keeps what was stored and overwrites an epoch it trains again.
 """
 
 import os
-import tempfile
 
 import keras
 import numpy as np
 
-from focal_utils.checkpoints import ema_weights
+from focal_utils.checkpoints import atomic_write, ema_weights
 from focal_utils.interpretation import all_panels, panel_names
 from focal_utils.maps import modulation_maps
 
@@ -84,6 +83,60 @@ def load_snapshots(path):
             "panels": {key: arrays[_encode(key)] for key in order}}
 
 
+def save_snapshots(path, snapshot):
+    """Write ``snapshot`` (a dict as ``load_snapshots`` returns it) to ``path``, atomically.
+
+    Raises:
+        ValueError: the panels do not have one entry per epoch and per image.
+    """
+    epochs, images = np.asarray(snapshot["epochs"]), np.asarray(snapshot["images"])
+    for key, panels in snapshot["panels"].items():
+        if panels.shape[:2] != (len(epochs), len(images)):
+            raise ValueError(f"Panels {key!r} have shape {panels.shape}; expected "
+                             f"({len(epochs)} epochs, {len(images)} images, ...).")
+    arrays = {_encode(key): panels for key, panels in snapshot["panels"].items()}
+
+    def write(tmp):
+        with open(tmp, "wb") as out:
+            np.savez(out, epochs=epochs, images=images, labels=np.asarray(snapshot["labels"]),
+                     names=np.asarray(snapshot["names"]), order=np.asarray(list(snapshot["panels"])),
+                     **arrays)
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return atomic_write(os.fspath(path), write)
+
+
+def select_epochs(snapshot, epochs):
+    """``snapshot`` with only the given 0-based ``epochs``, in their stored order.
+
+    Why: a run keeps every epoch (about 40 KB each for the book's model); the
+    package ships a subset (``spread_epochs``).
+
+    Raises:
+        ValueError: an asked epoch is not stored.
+    """
+    stored = [int(e) for e in snapshot["epochs"]]
+    wanted = {int(e) for e in epochs}
+    missing = sorted(wanted - set(stored))
+    if missing:
+        raise ValueError(f"Epochs {missing} are not in the snapshot (it holds {stored[0]}-{stored[-1]}"
+                         f" with {len(stored)} epochs). Pick from `snapshot['epochs']`.")
+    rows = [i for i, e in enumerate(stored) if e in wanted]
+    return dict(snapshot, epochs=snapshot["epochs"][rows],
+                panels={key: panels[rows] for key, panels in snapshot["panels"].items()})
+
+
+def spread_epochs(stored, first=10, every=10):
+    """Which of the ``stored`` 0-based epochs to ship: the first ``first`` one by one (where the
+    maps change fastest), then every ``every``-th epoch (counted from 1), and always the last."""
+    stored = sorted(int(e) for e in stored)
+    if not stored:
+        return []
+    kept = {e for e in stored if e < first or (e + 1) % every == 0}
+    kept.add(stored[-1])
+    return sorted(kept)
+
+
 class MapSnapshots(keras.callbacks.Callback):
     """Keep the maps of fixed images at chosen epochs, in one ``.npz``.
 
@@ -131,17 +184,7 @@ class MapSnapshots(keras.callbacks.Callback):
         """Write every kept epoch to ``path`` atomically."""
         epochs = sorted(self.kept)
         keys = list(self.kept[epochs[0]])
-        arrays = {_encode(key): np.stack([self.kept[e][key] for e in epochs]) for key in keys}
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=folder, prefix=".snapshots-", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.savez(out, epochs=np.asarray(epochs), images=self.images, labels=self.labels,
-                         names=np.asarray(panel_names(self.model)), order=np.asarray(keys),
-                         **arrays)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        save_snapshots(self.path, {
+            "epochs": np.asarray(epochs), "images": self.images, "labels": self.labels,
+            "names": panel_names(self.model),
+            "panels": {key: np.stack([self.kept[e][key] for e in epochs]) for key in keys}})

@@ -16,6 +16,7 @@ again resumes:
 import csv
 import dataclasses
 import hashlib
+import json
 import os
 import time
 
@@ -271,6 +272,36 @@ def train_and_test(recipe, splits, workdir, verbose=2, seed=None, extra_callback
     checkpoints.write_json(os.path.join(workdir, "test.json"), result)
     export_model(model, recipe, os.path.join(workdir, "model.keras"))
     return result
+
+
+def exported_test_predictions(workdir, test_split, tolerance=1e-4):
+    """Predict ``test_split`` again with ``workdir``'s exported ``model.keras``, checked against ``test.json``.
+
+    Why: what ships is the exported file, not the model ``train_and_test``
+    scored, so a shipped accuracy is only true if the file gives it again.
+
+    Returns:
+        The predicted classes, ``(N,)`` uint8, and their accuracy.
+
+    Raises:
+        FileNotFoundError: the run has not finished (no ``test.json`` or ``model.keras``).
+        ValueError: the file's accuracy differs from ``test.json``'s by more than ``tolerance``.
+    """
+    exported, result = os.path.join(workdir, "model.keras"), os.path.join(workdir, "test.json")
+    for path in (exported, result):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} is missing: the run in {workdir} has not finished. Run its "
+                                    "training command again; it resumes and ends by writing it.")
+    with open(result) as f:
+        stored = json.load(f)["test_accuracy"]
+    x_test, y_test = test_split
+    model = keras.saving.load_model(exported, compile=False)
+    predicted = model.predict(x_test, batch_size=500, verbose=0).argmax(axis=-1).astype("uint8")
+    accuracy = float((predicted == keras.ops.convert_to_numpy(y_test).reshape(-1)).mean())
+    if abs(accuracy - stored) > tolerance:
+        raise ValueError(f"{exported} scores {accuracy:.4f} on the test images, but {result} says "
+                         f"{stored:.4f}. Delete both and run the training command again to re-export.")
+    return predicted, accuracy
 
 
 def export_model(model, recipe, path):

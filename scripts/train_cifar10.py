@@ -2,6 +2,7 @@
 """Train the book's CIFAR-10 model (or resume it).
 
     python scripts/train_cifar10.py [--recipe full|long|quick] [--workdir DIR] [--no-snapshots]
+    python scripts/train_cifar10.py --recipe long --ship focalnet_cifar_conv.cifar10_e160_ema
 
 ``full`` is ``training.FULL`` (60 epochs), ``long`` is ``training.LONG`` (160
 epochs with a moving average of the weights), ``quick`` the CI recipe
@@ -16,12 +17,20 @@ epoch. It also keeps ``snapshots.npz`` there: the gate and modulator maps of
 At the end it evaluates on the test set and exports an uncompiled model.keras
 there. The training chapter (book/chapters/07_training) calls the same
 ``focal_utils.training.train``.
+
+``--ship NAME`` copies a finished run into the package as ``NAME``
+(``architecture.tag``, see ``focal_utils.pretrained``): the exported model,
+after predicting the test set again and checking its accuracy against
+``test.json``; the whole per-epoch log; and the snapshots of the epochs
+``snapshots.spread_epochs`` picks (the first ten, every tenth, the last),
+about a megabyte. It prints the row to add to ``weights/runs.csv``.
 """
 import argparse
 import json
 import os
+import shutil
 
-from focal_utils import data, training
+from focal_utils import checkpoints, data, pretrained, snapshots, training
 from focal_utils.snapshots import MapSnapshots, fixed_indices
 
 RECIPES = {"full": training.FULL, "long": training.LONG, "quick": training.QUICK}
@@ -35,6 +44,42 @@ def map_snapshots(splits, workdir):
     return MapSnapshots(x_test[picked], os.path.join(workdir, SNAPSHOT_FILE), labels=y_test[picked])
 
 
+def shipped_paths(name, folder=pretrained.WEIGHTS_DIR):
+    """Where ``--ship NAME`` writes: the model, its log and its snapshots."""
+    return {"model": os.path.join(folder, f"{name}.keras"),
+            "log": os.path.join(folder, f"{name}_log.csv"),
+            "snapshots": os.path.join(folder, f"{name}_snapshots.npz")}
+
+
+def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
+    """Copy the finished run in ``workdir`` into ``folder`` as ``name``; returns the fresh test accuracy."""
+    if "." not in name:
+        raise SystemExit(f"--ship needs an architecture.tag name (e.g. {recipe.model_name}.cifar10_e"
+                         f"{recipe.epochs}), got {name!r}")
+    done = training.completed_epochs(workdir)
+    if done < recipe.epochs:
+        raise SystemExit(f"{workdir} holds {done} of the recipe's {recipe.epochs} epochs: train first")
+    _, accuracy = training.exported_test_predictions(workdir, splits["test"])
+    paths = shipped_paths(name, folder)
+    os.makedirs(folder, exist_ok=True)
+    checkpoints.atomic_write(paths["model"],
+                             lambda tmp: shutil.copyfile(os.path.join(workdir, "model.keras"), tmp))
+    checkpoints.atomic_write(paths["log"],
+                             lambda tmp: shutil.copyfile(os.path.join(workdir, "log.csv"), tmp))
+    source = os.path.join(workdir, SNAPSHOT_FILE)
+    if os.path.exists(source):
+        kept = snapshots.load_snapshots(source)
+        snapshots.save_snapshots(paths["snapshots"], snapshots.select_epochs(
+            kept, snapshots.spread_epochs(kept["epochs"])))
+    for path in paths.values():
+        if os.path.exists(path):
+            print(f"wrote {path} ({os.path.getsize(path) / 2**20:.2f} MB)")
+    print(f"{name}: test accuracy {accuracy:.4f} (the exported file, predicted again), "
+          f"{done} epochs. Row for weights/runs.csv: ...,{recipe.model_name},{name}_log.csv,"
+          f"{recipe.epochs},{recipe.drop_path_rate},...,{accuracy:.4f}", flush=True)
+    return accuracy
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="full")
@@ -43,10 +88,15 @@ def main():
                         help="default: training.default_workdir(recipe)")
     parser.add_argument("--no-snapshots", action="store_true",
                         help=f"do not keep {SNAPSHOT_FILE} (the maps of fixed test images per epoch)")
+    parser.add_argument("--ship", metavar="NAME", default=None,
+                        help="copy the finished run into focal_utils/weights as NAME (architecture.tag)")
     args = parser.parse_args()
     recipe = RECIPES["quick" if args.quick else args.recipe]
     args.workdir = args.workdir or training.default_workdir(recipe)
     splits = data.train_val_test_split(data.load_cifar10())
+    if args.ship:
+        ship(recipe, args.workdir, args.ship, splits)
+        return
     print(f"recipe: {recipe}\nwork folder: {args.workdir}", flush=True)
     callbacks = [] if args.no_snapshots else [map_snapshots(splits, args.workdir)]
     result = training.train_and_test(recipe, splits, args.workdir, verbose=2, seed=recipe.seed,

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from focal_utils import create_model, interpretation, modulation_maps
-from focal_utils.snapshots import MapSnapshots, fixed_indices, load_snapshots
+from focal_utils.snapshots import (MapSnapshots, fixed_indices, load_snapshots, save_snapshots,
+                                  select_epochs, spread_epochs)
 
 
 def small_model():
@@ -134,3 +135,31 @@ def test_the_training_script_keeps_two_images_of_each_class(tmp_path):
     np.testing.assert_array_equal(callback.images[:2], x[[36, 37]])  # the first two of class 0
     assert callback.path == os.path.join(str(tmp_path), script.SNAPSHOT_FILE)
     assert callback.epochs is None  # every epoch
+
+
+def test_a_subset_of_epochs_is_saved_and_read_back(tmp_path):
+    """What the package ships: some of a run's epochs (spread_epochs), the rest of the file unchanged."""
+    model = small_model()
+    x, y = data()
+    path = tmp_path / "maps.npz"
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[MapSnapshots(x[:2], path, labels=y[:2])])
+    stored = load_snapshots(path)
+    assert spread_epochs(stored["epochs"], first=1, every=2) == [0, 1, 3]
+    subset = select_epochs(stored, [3, 0])
+    save_snapshots(tmp_path / "shipped.npz", subset)
+    back = load_snapshots(tmp_path / "shipped.npz")
+    assert back["epochs"].tolist() == [0, 3]
+    assert back["names"] == stored["names"] and back["labels"].tolist() == y[:2].tolist()
+    for key, panels in back["panels"].items():
+        np.testing.assert_array_equal(panels, stored["panels"][key][[0, 3]])
+    with pytest.raises(ValueError, match=r"Epochs \[7\] are not in the snapshot"):
+        select_epochs(stored, [0, 7])
+    broken = dict(subset, panels={k: v[:1] for k, v in subset["panels"].items()})
+    with pytest.raises(ValueError, match="expected \\(2 epochs, 2 images"):
+        save_snapshots(tmp_path / "broken.npz", broken)
+
+
+def test_spread_epochs_keeps_the_first_then_every_tenth_and_the_last():
+    assert spread_epochs(range(160)) == list(range(10)) + list(range(19, 160, 10))
+    assert spread_epochs(range(25)) == list(range(10)) + [19, 24]
+    assert spread_epochs([]) == []

@@ -1,0 +1,77 @@
+"""Shipping a finished run: the exported file is scored again before it is copied into the package.
+
+``scripts/train_cifar10.py --ship NAME`` is how a run becomes a pretrained model; a tiny run (see
+``_training_harness``) goes through it here, once, on TensorFlow like the other training tests.
+"""
+
+import filecmp
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+import _training_harness as harness
+from focal_utils import registry, snapshots, training
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "scripts", "train_cifar10.py")
+spec = importlib.util.spec_from_file_location("train_cifar10", SCRIPT)
+train_cifar10 = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_cifar10)
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    """A tiny run of 3 epochs, finished (test.json, model.keras) with snapshots of every epoch."""
+    undo = harness.tiny_training(training, registry)
+    recipe = harness.recipe(training, epochs=3)
+    splits = harness.splits()
+    rng = np.random.default_rng(1)
+    splits["test"] = (rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+                      np.repeat(np.arange(10), 4))
+    workdir = str(tmp_path / "run")
+    callback = train_cifar10.map_snapshots(splits, workdir)
+    result = training.train_and_test(recipe, splits, workdir, verbose=0, seed=0,
+                                     extra_callbacks=[callback])
+    yield recipe, splits, workdir, result
+    undo()
+
+
+def test_ship_copies_the_checked_model_the_log_and_a_spread_of_snapshots(finished_run, tmp_path,
+                                                                          monkeypatch):
+    recipe, splits, workdir, result = finished_run
+    monkeypatch.setattr(snapshots, "spread_epochs", lambda epochs: [0, 2])  # first and last
+    folder = tmp_path / "weights"
+    accuracy = train_cifar10.ship(recipe, workdir, "tiny.test_e3", splits, folder=str(folder))
+    assert accuracy == pytest.approx(result["test_accuracy"], abs=1e-6)
+    paths = train_cifar10.shipped_paths("tiny.test_e3", str(folder))
+    assert filecmp.cmp(paths["model"], os.path.join(workdir, "model.keras"), shallow=False)
+    assert filecmp.cmp(paths["log"], os.path.join(workdir, "log.csv"), shallow=False)
+    shipped = snapshots.load_snapshots(paths["snapshots"])
+    assert shipped["epochs"].tolist() == [0, 2]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(os.path.basename(p) for p in paths.values())
+
+
+def test_an_export_that_does_not_give_the_stored_accuracy_is_refused(finished_run, tmp_path):
+    recipe, splits, workdir, result = finished_run
+    predicted, accuracy = training.exported_test_predictions(workdir, splits["test"])
+    assert predicted.dtype == np.uint8 and predicted.shape == (40,)
+    assert accuracy == pytest.approx(result["test_accuracy"], abs=1e-6)
+    with open(os.path.join(workdir, "test.json"), "w") as f:
+        json.dump(dict(result, test_accuracy=result["test_accuracy"] + 0.05), f)
+    with pytest.raises(ValueError, match="model.keras scores .* but .*test.json says"):
+        train_cifar10.ship(recipe, workdir, "tiny.test_e3", splits, folder=str(tmp_path / "weights"))
+    assert not (tmp_path / "weights").exists()  # nothing shipped
+
+
+def test_an_unfinished_run_or_a_bad_name_is_refused(finished_run, tmp_path):
+    recipe, splits, workdir, _ = finished_run
+    with pytest.raises(SystemExit, match="architecture.tag name"):
+        train_cifar10.ship(recipe, workdir, "tiny", splits, folder=str(tmp_path / "w"))
+    longer = harness.recipe(training, epochs=5)
+    with pytest.raises(SystemExit, match="3 of the recipe's 5 epochs"):
+        train_cifar10.ship(longer, workdir, "tiny.e5", splits, folder=str(tmp_path / "w"))
+    os.remove(os.path.join(workdir, "test.json"))
+    with pytest.raises(FileNotFoundError, match="test.json is missing"):
+        training.exported_test_predictions(workdir, splits["test"])
