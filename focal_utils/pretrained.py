@@ -11,7 +11,9 @@ Each shipped model is named ``architecture.tag``, as timm names its
 pretrained weights (``focalnet_tiny_srf.ms_in1k``): the architecture is a
 name of the registry (``focal_utils.list_models()``), the tag says what it
 was trained on and how (``cifar10_e60``: CIFAR-10, 60 epochs). The file of
-``NAME`` is ``weights/NAME.keras`` and its log ``weights/NAME_log.csv``.
+``NAME`` is ``weights/NAME.keras``, its log ``weights/NAME_log.csv`` and, for
+a run that kept them, the maps of 20 fixed test images at chosen epochs
+``weights/NAME_snapshots.npz`` (``focal_utils.snapshots``; chapter 8).
 """
 
 import zipfile
@@ -60,6 +62,15 @@ def resolve_name(name=DEFAULT):
     return name
 
 
+def shipped_files(name, folder=None):
+    """The files of the shipped model ``name`` (``architecture.tag``), in ``folder``
+    (default ``WEIGHTS_DIR``): ``{"model", "log", "snapshots"}`` -> path. The
+    one place that names them; ``scripts/train_cifar10.py --ship`` writes them."""
+    folder = Path(WEIGHTS_DIR if folder is None else folder)
+    return {"model": folder / f"{name}.keras", "log": folder / f"{name}_log.csv",
+            "snapshots": folder / f"{name}_snapshots.npz"}
+
+
 def pretrained_path(name=DEFAULT):
     """Path of the ``.keras`` file of a shipped model.
 
@@ -67,7 +78,7 @@ def pretrained_path(name=DEFAULT):
         ValueError: for an unknown name.
         FileNotFoundError: when the file is missing from this installation.
     """
-    path = WEIGHTS_DIR / f"{resolve_name(name)}.keras"
+    path = shipped_files(resolve_name(name))["model"]
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: this installation of focal_utils has no trained weights. "
@@ -79,8 +90,24 @@ def pretrained_path(name=DEFAULT):
 
 def training_log_path(name=DEFAULT):
     """Path of the per-epoch CSV log of the run that trained ``name``."""
-    path = pretrained_path(name)
-    return path.with_name(path.name[:-len(".keras")] + "_log.csv")
+    pretrained_path(name)  # the model is there
+    return shipped_files(resolve_name(name))["log"]
+
+
+def snapshots_path(name=DEFAULT):
+    """Path of the map snapshots (``focal_utils.snapshots.load_snapshots``) kept by the run of ``name``.
+
+    Raises:
+        ValueError: for an unknown name.
+        FileNotFoundError: when that run shipped no snapshots.
+    """
+    pretrained_path(name)
+    path = shipped_files(resolve_name(name))["snapshots"]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the run of {resolve_name(name)} kept no map snapshots. Runs of "
+            "scripts/train_cifar10.py keep them; `--ship NAME` copies them into the package.")
+    return path
 
 
 def check_keras_file(path):

@@ -44,13 +44,6 @@ def map_snapshots(splits, workdir):
     return MapSnapshots(x_test[picked], os.path.join(workdir, SNAPSHOT_FILE), labels=y_test[picked])
 
 
-def shipped_paths(name, folder=pretrained.WEIGHTS_DIR):
-    """Where ``--ship NAME`` writes: the model, its log and its snapshots."""
-    return {"model": os.path.join(folder, f"{name}.keras"),
-            "log": os.path.join(folder, f"{name}_log.csv"),
-            "snapshots": os.path.join(folder, f"{name}_snapshots.npz")}
-
-
 def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
     """Copy the finished run in ``workdir`` into ``folder`` as ``name``; returns the fresh test accuracy."""
     if "." not in name:
@@ -60,7 +53,7 @@ def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
     if done < recipe.epochs:
         raise SystemExit(f"{workdir} holds {done} of the recipe's {recipe.epochs} epochs: train first")
     _, accuracy = training.exported_test_predictions(workdir, splits["test"])
-    paths = shipped_paths(name, folder)
+    paths = pretrained.shipped_files(name, folder)
     os.makedirs(folder, exist_ok=True)
     checkpoints.atomic_write(paths["model"],
                              lambda tmp: shutil.copyfile(os.path.join(workdir, "model.keras"), tmp))

@@ -85,9 +85,14 @@ def test_a_zip_without_a_model_is_refused(tmp_path):
 def test_unknown_or_missing_weights_say_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="Available: focalnet_cifar_conv.cifar10_e60"):
         pretrained.pretrained_path("resnet")
+    with pytest.raises(FileNotFoundError, match="kept no map snapshots.*--ship NAME"):
+        pretrained.snapshots_path("focalnet_cifar10")  # the 60-epoch run kept none
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="Chapter 7"):
         pretrained.pretrained_path()
+    for suffix in (".keras", "_snapshots.npz"):  # what train_cifar10.py --ship writes
+        (tmp_path / f"{pretrained.DEFAULT}{suffix}").write_bytes(b"")
+    assert pretrained.snapshots_path("focalnet_cifar10") == tmp_path / f"{pretrained.DEFAULT}_snapshots.npz"
 
 
 @pytest.mark.skipif(not os.environ.get("FOCAL_CIFAR10_DIR"), reason="needs a local CIFAR-10 copy")

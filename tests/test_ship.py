@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import _training_harness as harness
-from focal_utils import registry, snapshots, training
+from focal_utils import pretrained, registry, snapshots, training
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "scripts", "train_cifar10.py")
 spec = importlib.util.spec_from_file_location("train_cifar10", SCRIPT)
@@ -45,7 +45,7 @@ def test_ship_copies_the_checked_model_the_log_and_a_spread_of_snapshots(finishe
     folder = tmp_path / "weights"
     accuracy = train_cifar10.ship(recipe, workdir, "tiny.test_e3", splits, folder=str(folder))
     assert accuracy == pytest.approx(result["test_accuracy"], abs=1e-6)
-    paths = train_cifar10.shipped_paths("tiny.test_e3", str(folder))
+    paths = pretrained.shipped_files("tiny.test_e3", folder)
     assert filecmp.cmp(paths["model"], os.path.join(workdir, "model.keras"), shallow=False)
     assert filecmp.cmp(paths["log"], os.path.join(workdir, "log.csv"), shallow=False)
     shipped = snapshots.load_snapshots(paths["snapshots"])
