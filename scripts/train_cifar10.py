@@ -23,9 +23,12 @@ there. The training chapter (book/chapters/07_training) calls the same
 after predicting the test set again and checking its accuracy against
 ``test.json``; the whole per-epoch log; and the snapshots of the epochs
 ``snapshots.spread_epochs`` picks (the first ten, every tenth, the last),
-about a megabyte. It prints the row to add to ``weights/runs.csv``.
+about a megabyte; and it adds the run to ``weights/runs.csv``, the list of the
+book's full runs, as the last (shipped) one.
 """
 import argparse
+import csv
+import io
 import json
 import os
 import shutil
@@ -35,6 +38,7 @@ from focal_utils.snapshots import MapSnapshots, fixed_indices
 
 RECIPES = {"full": training.FULL, "long": training.LONG, "quick": training.QUICK}
 SNAPSHOT_FILE = "snapshots.npz"
+RUNS_COLUMNS = ("run", "model", "log", "ema", "epochs", "drop_path", "augmentation", "test_accuracy")
 
 
 def map_snapshots(splits, workdir):
@@ -42,6 +46,38 @@ def map_snapshots(splits, workdir):
     x_test, y_test = splits["test"]
     picked = fixed_indices(y_test, per_class=2)
     return MapSnapshots(x_test[picked], os.path.join(workdir, SNAPSHOT_FILE), labels=y_test[picked])
+
+
+def augmentation_label(recipe):
+    """How ``runs.csv`` names a recipe's augmentation."""
+    return "crop + flip" + (" + random erasing" if recipe.erase_prob else "")
+
+
+def record_run(recipe, name, accuracy, path):
+    """Add (or replace) the row of the shipped run ``name`` in ``runs.csv``; returns the rows.
+
+    ``runs.csv`` lists the book's full runs in order, the shipped one last
+    (chapters 7 and 8 read it): run number, model, log file, weight average,
+    epochs, drop path, augmentation and test accuracy.
+    """
+    columns, rows = RUNS_COLUMNS, []
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            columns, rows = reader.fieldnames, list(reader)
+    log = pretrained.shipped_files(name)["log"].name
+    rows = [row for row in rows if row["log"] != log]
+    row = dict(run=max((int(row["run"]) for row in rows), default=0) + 1,
+               model=recipe.model_name, log=log, ema=recipe.ema_momentum or "",
+               epochs=recipe.epochs, drop_path=recipe.drop_path_rate,
+               augmentation=augmentation_label(recipe), test_accuracy=round(accuracy, 4))
+    rows.append({key: str(value) for key, value in row.items()})  # as csv reads it back
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    checkpoints.write_text(path, text.getvalue())
+    return rows
 
 
 def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
@@ -67,9 +103,9 @@ def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
     for path in paths.values():
         if os.path.exists(path):
             print(f"wrote {path} ({os.path.getsize(path) / 2**20:.2f} MB)")
-    print(f"{name}: test accuracy {accuracy:.4f} (the exported file, predicted again), "
-          f"{done} epochs. Row for weights/runs.csv: ...,{recipe.model_name},{name}_log.csv,"
-          f"{recipe.epochs},{recipe.drop_path_rate},...,{accuracy:.4f}", flush=True)
+    runs = record_run(recipe, name, accuracy, os.path.join(folder, "runs.csv"))
+    print(f"{name}: test accuracy {accuracy:.4f} (the exported file, predicted again), {done} epochs; "
+          f"run {runs[-1]['run']} of runs.csv", flush=True)
     return accuracy
 
 

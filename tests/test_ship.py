@@ -4,6 +4,7 @@
 ``_training_harness``) goes through it here, once, on TensorFlow like the other training tests.
 """
 
+import csv
 import filecmp
 import importlib.util
 import json
@@ -50,7 +51,28 @@ def test_ship_copies_the_checked_model_the_log_and_a_spread_of_snapshots(finishe
     assert filecmp.cmp(paths["log"], os.path.join(workdir, "log.csv"), shallow=False)
     shipped = snapshots.load_snapshots(paths["snapshots"])
     assert shipped["epochs"].tolist() == [0, 2]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(os.path.basename(p) for p in paths.values())
+    runs = folder / "runs.csv"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [os.path.basename(p) for p in paths.values()] + [runs.name])
+    with open(runs, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows == [dict(run="1", model=recipe.model_name, log="tiny.test_e3_log.csv", ema="", epochs="3",
+                         drop_path=str(recipe.drop_path_rate), augmentation="crop + flip + random erasing",
+                         test_accuracy=str(round(accuracy, 4)))]
+
+
+def test_runs_csv_keeps_earlier_runs_and_replaces_a_reshipped_one(tmp_path):
+    path = str(tmp_path / "runs.csv")
+    with open(path, "w") as f:
+        f.write("run,model,log,ema,epochs,drop_path,augmentation,test_accuracy\n"
+                "1,m,old_log.csv,,30,0.1,crop + flip,0.8\n")
+    recipe = training.LONG
+    train_cifar10.record_run(recipe, "m.long", 0.85123, path)
+    rows = train_cifar10.record_run(recipe, "m.long", 0.85, path)  # shipped again: replaced
+    assert [(r["run"], r["log"], r["ema"], r["epochs"], r["test_accuracy"]) for r in rows] == [
+        ("1", "old_log.csv", "", "30", "0.8"), ("2", "m.long_log.csv", "0.995", "160", "0.85")]
+    with open(path, newline="") as f:
+        assert list(csv.DictReader(f)) == rows
 
 
 def test_an_export_that_does_not_give_the_stored_accuracy_is_refused(finished_run, tmp_path):
