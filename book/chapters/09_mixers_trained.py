@@ -136,13 +136,14 @@ for mixer, model in variants.items():
 # recipe, as `scripts/train_mixers.py` builds it for each variant (only `model_name` differs):
 
 # %%
-print(inspect.getsource(training.Recipe).split('"""')[2].split("\n\n")[0])
 table = comparison.read_table()
 epochs = {row["epochs"] for row in table}
 assert len(epochs) == 1, f"the variants must share the number of epochs, found {epochs}"
 (EPOCHS,) = epochs
 recipe = dataclasses.replace(training.FULL, epochs=EPOCHS)
-print(f"\nshipped runs: {len(table)}; epochs: {EPOCHS}; recipe: {recipe}")
+for field in dataclasses.fields(recipe):
+    print(f"  {field.name:16s} {getattr(recipe, field.name)!r}")
+print(f"shipped runs: {len(table)}, each {EPOCHS} epochs")
 
 # %% [markdown]
 # Their speed comes from one run of `scripts/benchmark_mixers.py` on an idle machine: every variant built
