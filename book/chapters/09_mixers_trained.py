@@ -92,17 +92,17 @@ for mixer, model in variants.items():
           f"{model.count_params():>9,} in the model")
 
 # %% [markdown]
-# The block diagrams below are drawn from each variant's own layers (`focal_utils.diagrams`): only the
-# mixer's box differs. The second block of the first stage is shown, because that is where Swin shifts its
-# windows by half a window, so that information crosses the window borders of the block before.
+# The pictures below are drawn from the variants' own layers (`focal_utils.diagrams`): one whole block,
+# then the box that changes from variant to variant. The block is the second of the first stage, because
+# that is where Swin shifts its windows by half a window, so that information crosses the window borders
+# of the block before.
 
-# %% mystnb={"figure": {"caption": "The second block of stage 0 in each variant, drawn from the built layers: the norms, residual branches and MLP are the same; the token mixer is swapped.", "name": "fig-mixer-blocks"}}
-fig, axes = plt.subplots(1, len(variants), figsize=(3.4 * len(variants), 5.2))
-for ax, (mixer, model) in zip(axes, variants.items()):
-    diagrams.draw_block(model.stages[0].blocks[1], ax=ax, title=mixer)
-for ax in axes:
-    for text in ax.texts:
-        text.set_fontsize(6.5)
+# %% mystnb={"figure": {"caption": "The second block of stage 0, drawn from the built layers: norms, residual branches and MLP are the same in every variant; only the token mixer (the blue box) is swapped.", "name": "fig-mixer-block"}}
+fig, boxes = diagrams.draw_block(variants["focal_modulation"].stages[0].blocks[1])
+plt.show()
+
+# %% mystnb={"figure": {"caption": "The token mixer in that block for each variant, read from its layer: window attention's second block shifts its windows; the depthwise mixer keeps focal modulation's levels but neither its gates nor its query.", "name": "fig-mixer-boxes"}}
+fig, labels = diagrams.draw_mixers({mixer: model.stages[0].blocks[1] for mixer, model in variants.items()})
 plt.show()
 
 # %% [markdown]
@@ -179,14 +179,15 @@ for (mixer, seed), run in runs.items():
 
 # %% tags=["remove-input"]
 focal = runs["focal_modulation", 0]
-order = sorted(runs, key=lambda key: -runs[key]["accuracy"])
-best_other = next(key for key in order if key[0] != "focal_modulation")
+others = {key: run for key, run in runs.items() if key[0] != "focal_modulation" and key[1] == 0}
+best_other = max(others, key=lambda key: others[key]["accuracy"])
 fastest = max(bench, key=lambda m: bench[m]["train_images_per_s"])
+lead = focal["accuracy"] - others[best_other]["accuracy"]
 display(Markdown(
-    f"After {EPOCHS} epochs, the best test accuracy is {runs[order[0]]['accuracy']:.2%} "
-    f"(`{order[0][0]}`, seed {order[0][1]}); focal modulation reaches {focal['accuracy']:.2%}, and the best "
-    f"other mixer, `{best_other[0]}`, {runs[best_other]['accuracy']:.2%}. The fastest to train is "
-    f"`{fastest}` at {bench[fastest]['train_images_per_s']:.0f} images/s, against "
+    f"After {EPOCHS} epochs focal modulation reaches {focal['accuracy']:.2%} on the test images, and the best "
+    f"other mixer, `{best_other[0]}`, {others[best_other]['accuracy']:.2%} "
+    f"({'ahead of' if lead < 0 else 'behind'} focal modulation by {abs(lead) * 100:.2f} points). The fastest "
+    f"to train is `{fastest}` at {bench[fastest]['train_images_per_s']:.0f} images/s, against "
     f"{bench['focal_modulation']['train_images_per_s']:.0f} for focal modulation."))
 
 # %% [markdown]
@@ -226,7 +227,7 @@ plt.show()
 #
 # - **what each token receives**: the attention weights averaged over heads and over queries
 #   (`comparison.attention_received`); a uniform map would be one over the window's token count everywhere;
-# - **where one token looks**: the weights of the token nearest the centre of the image
+# - **where one token looks**: the weights of one of the four tokens at the centre of the image (marked +)
 #   (`comparison.attention_from`); window attention can only look inside its window.
 #
 # Next to them, focal modulation's gate for its global level and the norm of its modulator (chapter 8),
@@ -235,6 +236,7 @@ plt.show()
 # %%
 print(inspect.getsource(comparison.attention_received))
 shown = [int(np.flatnonzero(y_test == c)[0]) for c in (0, 2, 3, 8)]  # a plane, a bird, a cat, a ship
+CENTRE = (4, 4)  # the query token of "from centre": row and column on the 8x8 grid
 key = "stage_0/block_0"
 maps = {mixer: focal_utils.modulation_maps(runs[mixer, 0]["model"], x_test[shown])[key]
         for mixer in ("focal_modulation", "attention", "window_attention", "dwconv") if (mixer, 0) in runs}
@@ -247,7 +249,7 @@ for mixer in ("attention", "window_attention"):
         layer = runs[mixer, 0]["model"].stages[0].blocks[0].modulation
         weights = maps[mixer]["attention"]
         panels[f"{mixer}: received"] = comparison.attention_received(layer, weights, 8, 8)
-        panels[f"{mixer}: from centre"] = comparison.attention_from(layer, weights, 8, 8, 4, 4)
+        panels[f"{mixer}: from centre"] = comparison.attention_from(layer, weights, 8, 8, *CENTRE)
 if "dwconv" in maps:
     panels["dwconv: modulator norm"] = interpretation.modulator_norm(maps["dwconv"]["modulator"])
 for name, values in panels.items():
@@ -262,6 +264,8 @@ for row, index in enumerate(shown):
     for col, (name, values) in enumerate(panels.items(), start=1):
         axes[row, col].imshow(x_test[index], alpha=0.35)
         axes[row, col].imshow(values[row], cmap="magma", alpha=0.75, extent=(-0.5, 31.5, 31.5, -0.5))
+        if name.endswith("from centre"):  # the query token
+            axes[row, col].plot(4 * CENTRE[1] + 1.5, 4 * CENTRE[0] + 1.5, "c+", ms=7, mew=1.5)
         if row == 0:
             axes[row, col].set_title(name.replace(": ", ":\n"), fontsize=7)
 for ax in axes.flat:
@@ -287,7 +291,7 @@ if repeated:
     mixer = repeated[0]
     values = list(seeds[mixer].values())
     noise = max(values) - min(values)
-    gap = focal["accuracy"] - runs[best_other]["accuracy"]
+    gap = lead
     lines.append(f"Two seeds of `{mixer}` land {noise * 100:.2f} points apart ("
                  + ", ".join(f"{v:.2%}" for v in values) + ").")
     if abs(gap) <= noise:
@@ -340,5 +344,5 @@ run_seconds = timer.stop()  # the chapter's run time, also written under the set
 # 2. Swap `keras.layers.MultiHeadAttention` in for `WindowAttention` with one window. What does the model
 #    lose without the relative position bias? (Hint: chapter 6, on why a FocalNet needs no position
 #    embedding.)
-# 3. Average the "received" maps over 1,000 test images per class. Does attention concentrate on the
+# 3. Average the "received" maps over the test images of each class. Does attention concentrate on the
 #    object more than focal modulation's modulator does (`interpretation.modulator_centre_mass`)?
