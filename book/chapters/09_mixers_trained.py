@@ -67,7 +67,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import focal_utils
-from focal_utils import comparison, data, diagrams, interpretation, speed, training
+from focal_utils import comparison, data, diagrams, interpretation, speed, training, viz
 from focal_utils.layers.mixers import MIXERS
 from focal_utils.registry import mixer_variant
 from focal_utils.timing import ChapterTimer
@@ -262,8 +262,7 @@ for row, index in enumerate(shown):
     axes[row, 0].imshow(x_test[index])
     axes[row, 0].set_title(data.CLASS_NAMES[y_test[index]], fontsize=7)
     for col, (name, values) in enumerate(panels.items(), start=1):
-        axes[row, col].imshow(x_test[index], alpha=0.35)
-        axes[row, col].imshow(values[row], cmap="magma", alpha=0.75, extent=(-0.5, 31.5, 31.5, -0.5))
+        viz.overlay(x_test[index], values[row], ax=axes[row, col], alpha=0.6)  # as chapter 8 draws maps
         if name.endswith("from centre"):  # the query token
             axes[row, col].plot(4 * CENTRE[1] + 1.5, 4 * CENTRE[0] + 1.5, "c+", ms=7, mew=1.5)
         if row == 0:
