@@ -59,6 +59,23 @@ def run_model_path(model_name, seed, folder=MIXER_DIR):
     return folder / f"{run_stem(model_name, seed)}.keras"
 
 
+def run_predictions_path(model_name, seed, folder=MIXER_DIR):
+    """The shipped run's predicted class for each of the 10,000 test images (``uint8`` ``.npy``).
+
+    Why: chapter 9 scores every run from these and, in CI's quick mode,
+    re-predicts only a slice to check that the shipped model still gives them:
+    predicting all test images with every model would cost a minute per run of
+    the chapter.
+    """
+    return folder / f"{run_stem(model_name, seed)}_test_predictions.npy"
+
+
+def agreement(fresh, stored):
+    """Share of ``fresh`` predicted classes equal to the first ``len(fresh)`` of ``stored``."""
+    fresh, stored = np.asarray(fresh), np.asarray(stored)[:len(fresh)]
+    return float((fresh == stored).mean())
+
+
 def idle_seconds(epochs, n_train, n_val, speed_row):
     """Seconds that ``epochs`` epochs take on an idle machine, from one benchmark row.
 

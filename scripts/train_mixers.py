@@ -21,7 +21,11 @@ import dataclasses
 import io
 import json
 import os
+import pathlib
 import shutil
+
+import keras
+import numpy as np
 
 from focal_utils import checkpoints, comparison, data, flops, training
 from focal_utils.layers.mixers import MIXERS
@@ -86,12 +90,30 @@ def train_all(mixers, epochs, seed):
         print(f"   {row}", flush=True)
 
 
+def ship_predictions(exported, row, x_test, y_test):
+    """Store the exported model's test predictions, checked against the run's stored test accuracy."""
+    model = keras.saving.load_model(exported)
+    predicted = model.predict(x_test, batch_size=500, verbose=0).argmax(axis=-1).astype("uint8")
+    accuracy = float((predicted == y_test).mean())
+    if abs(accuracy - float(row["test_accuracy"])) > 1e-4:
+        raise SystemExit(f"{exported}: {accuracy:.4f} on the test images, but test.json says "
+                         f"{row['test_accuracy']}: re-run the training command to re-export it")
+    path = comparison.run_predictions_path(row["model"], row["seed"], folder=pathlib.Path(SHIP))
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, predicted)
+
+    checkpoints.atomic_write(str(path), write)
+
+
 def ship():
     """Copy the table, the logs and the small models into the package."""
     rows = read_table(TABLE)
     if not rows:
         raise SystemExit(f"no finished run in {TABLE}: run the training first")
     os.makedirs(SHIP, exist_ok=True)
+    x_test, y_test = data.train_val_test_split(data.load_cifar10())["test"]
     for row in rows:
         recipe = recipe_for(row["mixer"], int(row["epochs"]), int(row["seed"]))
         workdir = training.default_workdir(recipe)
@@ -103,6 +125,7 @@ def ship():
         writer.writerows(zip(log["epoch"], log["val_accuracy"], log["elapsed_s"]))
         checkpoints.write_text(os.path.join(SHIP, f"{stem}_log.csv"), text.getvalue())
         exported = os.path.join(workdir, "model.keras")
+        ship_predictions(exported, row, x_test, y_test)
         if os.path.getsize(exported) < MAX_SHIPPED_BYTES:
             shutil.copyfile(exported, os.path.join(SHIP, f"{stem}.keras"))
         else:

@@ -71,3 +71,12 @@ def test_read_table_types_the_numbers_and_rejects_bad_files(tmp_path):
     (tmp_path / "short.csv").write_text("model,mixer\nx,y\n")
     with pytest.raises(ValueError, match="lacks the columns"):
         comparison.read_table(tmp_path / "short.csv")
+
+
+def test_agreement_compares_a_fresh_slice_with_the_stored_predictions():
+    stored = np.array([1, 2, 3, 4, 5, 6], "uint8")
+    assert comparison.agreement([1, 2, 3], stored) == 1.0
+    assert comparison.agreement([1, 0, 3, 4], stored) == 0.75
+    path = comparison.run_predictions_path("cifar_conv_pooling", 0)
+    assert path.name == "cifar_conv_pooling.seed0_test_predictions.npy"
+    assert path.parent == comparison.MIXER_DIR
