@@ -1,9 +1,9 @@
 """The token-mixer comparison of chapter 9: its stored runs, and the maps of attention next to gates.
 
 ``scripts/train_mixers.py`` trains the book's CIFAR model with each token
-mixer of ``focal_utils.layers.mixers`` and ships, into ``MIXER_DIR``, one
-table row per run (``mixer_comparison.csv``), each run's per-epoch log and its
-model. ``scripts/benchmark_mixers.py`` adds the speed of every variant,
+mixer of ``focal_utils.layers.mixers`` and ships one table row per run
+(``TABLE_FILE``: ``weights/mixer_comparison.csv``) and, into ``MIXER_DIR``, each
+run's per-epoch log, its model and its test predictions. ``scripts/benchmark_mixers.py`` adds the speed of every variant,
 measured in one run (``focal_utils.speed.read_mixer_speed``). Chapter 9 reads
 them here and never retrains.
 
@@ -21,7 +21,7 @@ from keras import ops
 from focal_utils.pretrained import WEIGHTS_DIR
 
 MIXER_DIR = WEIGHTS_DIR / "mixers"
-TABLE_FILE = MIXER_DIR / "mixer_comparison.csv"
+TABLE_FILE = WEIGHTS_DIR / "mixer_comparison.csv"
 TABLE_COLUMNS = ("model", "mixer", "seed", "epochs", "params", "flops", "test_accuracy",
                  "train_images_per_s", "wall_s")
 _INTEGER_COLUMNS = ("seed", "epochs", "params", "flops")

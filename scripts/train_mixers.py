@@ -12,8 +12,9 @@ finished epoch, and finished runs are skipped. The variants run one after anothe
 
 After each run it writes, atomically, ``~/.cache/focal-book/runs/mixer_comparison.csv``: one row per
 finished run (model, mixer, seed, epochs, params, flops, test_accuracy, train_images_per_s, wall_s).
-``--ship`` copies that table, each run's per-epoch log (epoch, val_accuracy, elapsed_s) and each
-exported model under 15 MB into ``focal_utils/weights/mixers/``, where chapter 9 reads them.
+``--ship`` copies that table into ``focal_utils/weights/mixer_comparison.csv``, and each run's
+per-epoch log (epoch, val_accuracy, elapsed_s), its test predictions and each exported model under
+15 MB into ``focal_utils/weights/mixers/``, where chapter 9 reads them.
 """
 import argparse
 import csv
@@ -130,7 +131,7 @@ def ship():
             shutil.copyfile(exported, os.path.join(SHIP, f"{stem}.keras"))
         else:
             print(f"not shipping {exported}: {os.path.getsize(exported) / 2**20:.1f} MB")
-    write_table(rows, os.path.join(SHIP, "mixer_comparison.csv"))
+    write_table(rows, str(comparison.TABLE_FILE))
     print(f"shipped {len(rows)} runs into {SHIP}")
 
 
