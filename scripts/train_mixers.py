@@ -25,7 +25,6 @@ import os
 import pathlib
 import shutil
 
-import keras
 import numpy as np
 
 from focal_utils import checkpoints, comparison, data, flops, training
@@ -91,14 +90,9 @@ def train_all(mixers, epochs, seed):
         print(f"   {row}", flush=True)
 
 
-def ship_predictions(exported, row, x_test, y_test):
+def ship_predictions(workdir, row, x_test, y_test):
     """Store the exported model's test predictions, checked against the run's stored test accuracy."""
-    model = keras.saving.load_model(exported)
-    predicted = model.predict(x_test, batch_size=500, verbose=0).argmax(axis=-1).astype("uint8")
-    accuracy = float((predicted == y_test).mean())
-    if abs(accuracy - float(row["test_accuracy"])) > 1e-4:
-        raise SystemExit(f"{exported}: {accuracy:.4f} on the test images, but test.json says "
-                         f"{row['test_accuracy']}: re-run the training command to re-export it")
+    predicted, _ = training.exported_test_predictions(workdir, (x_test, y_test))
     path = comparison.run_predictions_path(row["model"], row["seed"], folder=pathlib.Path(SHIP))
 
     def write(tmp):
@@ -126,7 +120,7 @@ def ship():
         writer.writerows(zip(log["epoch"], log["val_accuracy"], log["elapsed_s"]))
         checkpoints.write_text(os.path.join(SHIP, f"{stem}_log.csv"), text.getvalue())
         exported = os.path.join(workdir, "model.keras")
-        ship_predictions(exported, row, x_test, y_test)
+        ship_predictions(workdir, row, x_test, y_test)
         if os.path.getsize(exported) < MAX_SHIPPED_BYTES:
             shutil.copyfile(exported, os.path.join(SHIP, f"{stem}.keras"))
         else:
