@@ -127,3 +127,39 @@ def attention_from(layer, weights, height, width, row, col):
     out = np.zeros((n, height * width), "float32")
     out[:, where[window].astype(int)] = weights[:, window].mean(axis=1)[:, place]
     return out.reshape(n, height, width)
+
+
+def _window_distances(layer):
+    """``(T, T)`` distances, in tokens, between the places of one of ``layer``'s windows.
+
+    A window's tokens are in row-major order (the layer's ``_partition``). In a
+    shifted window, pairs that wrap around the grid are masked out by the
+    layer, so every pair that gets weight is as far apart as its places say.
+    """
+    wh, ww = layer.window
+    rows, cols = np.divmod(np.arange(wh * ww), ww)
+    return np.hypot(rows[:, None] - rows[None], cols[:, None] - cols[None])
+
+
+def attention_distance(layer, weights):
+    """Mean attention distance, in tokens, per image and head: ``(N, heads)``.
+
+    How far each query looks: the distance from the query to every key,
+    weighted by the attention, averaged over queries and windows (the "mean
+    attention distance" of the ViT papers). Why: global attention may look
+    anywhere, so how far it looks after training says whether it has learned
+    the locality that focal modulation's small kernels build in. Compare with
+    ``uniform_attention_distance``.
+
+    Args:
+        layer: the built ``WindowAttention`` that made ``weights``.
+        weights: ``(N, windows, heads, T, T)`` (``maps[key]["attention"]``).
+    """
+    weights = np.asarray(weights, dtype="float32")
+    per_query = (weights * _window_distances(layer)).sum(axis=-1)  # (N, windows, heads, T)
+    return per_query.mean(axis=(1, 3))
+
+
+def uniform_attention_distance(layer):
+    """The mean attention distance of equal weights on every key of a window."""
+    return float(_window_distances(layer).mean())

@@ -52,6 +52,33 @@ def test_attention_received_averages_to_one_share_per_window(window, shift):
         np.testing.assert_allclose(received, expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("window,shift", [(None, False), (4, True)])
+def test_attention_distance_weighs_each_keys_distance_from_its_query(window, shift):
+    layer = WindowAttention(window, head_dim=32, shift=shift)
+    weights = _weights(layer, seed=2)
+    distance = comparison.attention_distance(layer, weights)
+    assert distance.shape == (2, 2)  # images, heads
+    side = 8 if window is None else 4
+    uniform = comparison.uniform_attention_distance(layer)
+    # the mean distance between two of the side x side places, counted by hand
+    places = [(r, c) for r in range(side) for c in range(side)]
+    assert uniform == pytest.approx(np.mean([np.hypot(a - c, b - d) for a, b in places for c, d in places]))
+    np.testing.assert_allclose(comparison.attention_distance(layer, np.full_like(weights, 1 / side**2)),
+                               uniform, rtol=1e-5)
+    # every query looking only at itself is at distance 0
+    tokens = side * side
+    np.testing.assert_allclose(comparison.attention_distance(layer, np.broadcast_to(
+        np.eye(tokens, dtype="float32"), weights.shape)), 0.0, atol=1e-6)
+    if window is None:  # the token at (3, 4) looks at (6, 0): 5 tokens away; other queries look at 0
+        one = np.zeros_like(weights)
+        one[:, :, :, :, 0] = 1.0
+        one[:, :, :, 3 * 8 + 4, :] = 0.0
+        one[:, :, :, 3 * 8 + 4, 6 * 8] = 1.0
+        expected = (5.0 + sum(np.hypot(r, c) for r in range(8) for c in range(8) if (r, c) != (3, 4))) / 64
+        np.testing.assert_allclose(comparison.attention_distance(layer, one), expected, rtol=1e-5)
+    assert ((distance > 0) & (distance < side * np.sqrt(2))).all()
+
+
 def test_idle_seconds_is_epochs_times_steps_of_one_epoch():
     row = {"train_images_per_s": 400.0, "inference_images_per_s": 1000.0}
     np.testing.assert_allclose(comparison.idle_seconds([1, 2, 30], 40000, 5000, row),
