@@ -452,9 +452,10 @@ run_seconds = timer.stop()  # the chapter's run time, also written under the set
 #    8.3: which one shows the object, and why (Chapter 4, the modulator is computed from context only)?
 # 2. Occlude the central quarter of 100 correctly classified test images (set it to the dataset mean) and
 #    measure how often the prediction changes; relate it to the centre share of Section 8.5.
-# 3. Train a `vit_cifar` with the recipe of Chapter 7 and compare its attention maps (the
-#    `MultiHeadSelfAttention` of Chapter 1 returns them) with the modulator norms of Section 8.4
-#    ([Dosovitskiy et al., 2021](../bibliography.md)).
+# 3. [Chapter 9](09_mixers_trained.ipynb) trains the same network with global and window attention in
+#    place of focal modulation. Load its global-attention model (`comparison.run_model_path`) and draw,
+#    for the images of Section 8.4, where each token looks (`comparison.attention_from`) next to the
+#    modulator norms ([Dosovitskiy et al., 2021](../bibliography.md)).
 #
 # ## References
 #
