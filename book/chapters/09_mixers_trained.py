@@ -163,7 +163,8 @@ print(f"shipped runs: {len(table)}, each {EPOCHS} epochs")
 bench = speed.read_mixer_speed()
 first_bench = next(iter(bench.values()))
 print(f"speeds: {first_bench['machine']}, {first_bench['versions']}, {first_bench['date']}")
-checked = 500 if os.environ.get(training.QUICK_ENV_VAR) == "1" else len(y_test)
+QUICK = os.environ.get(training.QUICK_ENV_VAR) == "1"  # CI's budget
+checked = 500 if QUICK else len(y_test)
 runs = {}
 for row in table:
     stored = np.load(comparison.run_predictions_path(row["model"], row["seed"]))
@@ -291,13 +292,14 @@ plt.show()
 # over queries (`comparison.attention_distance`). Equal weights on every key of a window give the
 # reference: a head below it prefers its neighbours. Focal modulation needs no such number: its levels
 # are 3x3 and 5x5 kernels plus one global average, local by construction. The question is whether
-# attention, free to look anywhere, learns the same. We take 500 test images, 50 per class. The table
-# also gives `top w`, the mean of each query's largest weight: equal weights would give one over the
-# window's token count, and a query that picks one token would give 1.
+# attention, free to look anywhere, learns the same. We take 50 test images per class (10 in CI's quick
+# mode). The table also gives `top w`, the mean of each query's largest weight: equal weights would give
+# one over the window's token count, and a query that picks one token would give 1.
 
 # %%
 print(inspect.getsource(comparison.attention_distance))
-sample = np.concatenate([np.flatnonzero(y_test == c)[:50] for c in range(10)])
+per_class = 10 if QUICK else 50  # CI's quick mode reads fewer images
+sample = np.concatenate([np.flatnonzero(y_test == c)[:per_class] for c in range(10)])
 distances = {}  # (mixer, block key) -> (per-head mean distance, uniform reference, window)
 for mixer in ("attention", "window_attention"):
     if (mixer, 0) not in runs:
