@@ -343,8 +343,8 @@ display(Markdown(" ".join(lines)))
 # ## 9.5 The verdict, with its limits
 #
 # One run per mixer is one sample of each. How far apart do two runs of the *same* variant land, started
-# from another seed (another initialisation, another order of the data)? The cheapest attention-free
-# variant was trained twice to measure that, and the verdict below uses it as the yardstick.
+# from another seed (another initialisation, another order of the data)? The variant that is cheapest to
+# train was trained twice to measure that, and the verdict below uses it as the yardstick.
 
 # %% tags=["remove-input"]
 seeds = {}
