@@ -14,6 +14,7 @@ machine, from the benchmark.
 """
 
 import csv
+import math
 
 import numpy as np
 from keras import ops
@@ -74,6 +75,39 @@ def agreement(fresh, stored):
     """Share of ``fresh`` predicted classes equal to the first ``len(fresh)`` of ``stored``."""
     fresh, stored = np.asarray(fresh), np.asarray(stored)[:len(fresh)]
     return float((fresh == stored).mean())
+
+
+def paired_outcomes(predicted_a, predicted_b, labels):
+    """How two models fare on the same images: ``{"both", "only_a", "only_b", "neither"}`` -> count.
+
+    Why: two accuracies on one test set are not independent samples; what
+    separates the models is only the images that one gets right and the
+    other wrong (``only_a``, ``only_b``), which ``mcnemar_p`` tests.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    predicted_a, predicted_b = np.asarray(predicted_a).reshape(-1), np.asarray(predicted_b).reshape(-1)
+    if not len(predicted_a) == len(predicted_b) == len(labels):
+        raise ValueError(f"The predictions cover {len(predicted_a)} and {len(predicted_b)} images and the "
+                         f"labels {len(labels)}; pass predictions of the same images.")
+    right_a, right_b = predicted_a == labels, predicted_b == labels
+    return {"both": int((right_a & right_b).sum()), "only_a": int((right_a & ~right_b).sum()),
+            "only_b": int((~right_a & right_b).sum()), "neither": int((~right_a & ~right_b).sum())}
+
+
+def mcnemar_p(only_a, only_b):
+    """Two-sided p-value of McNemar's test (normal approximation with continuity correction).
+
+    Under "the two models are equally accurate", each image that exactly one
+    of them gets right is as likely to favour either, so ``only_a`` is
+    binomial(``only_a + only_b``, 1/2). A small p says the gap is larger than
+    the choice of test images explains; it says nothing about the spread
+    from one training run to another (another seed), which is measured apart.
+    """
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    z = max(abs(only_a - only_b) - 1, 0) / math.sqrt(n)
+    return math.erfc(z / math.sqrt(2))
 
 
 def idle_seconds(epochs, n_train, n_val, speed_row):

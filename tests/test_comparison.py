@@ -107,3 +107,22 @@ def test_agreement_compares_a_fresh_slice_with_the_stored_predictions():
     path = comparison.run_predictions_path("cifar_conv_pooling", 0)
     assert path.name == "cifar_conv_pooling.seed0_test_predictions.npy"
     assert path.parent == comparison.MIXER_DIR
+
+
+def test_paired_outcomes_count_each_kind_of_image():
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    a = np.array([0, 1, 2, 9, 9, 5])  # right on 0, 1, 2, 5
+    b = np.array([0, 9, 2, 3, 9, 9])  # right on 0, 2, 3
+    assert comparison.paired_outcomes(a, b, labels) == {"both": 2, "only_a": 2, "only_b": 1, "neither": 1}
+    with pytest.raises(ValueError, match="6 and 5 images"):
+        comparison.paired_outcomes(a, b[:5], labels)
+
+
+def test_mcnemar_p_is_one_for_a_tie_and_small_for_a_lopsided_split():
+    assert comparison.mcnemar_p(0, 0) == 1.0
+    assert comparison.mcnemar_p(40, 40) == 1.0
+    assert comparison.mcnemar_p(41, 40) == 1.0  # the continuity correction absorbs one image
+    # 300 against 200 of 500 discordant images: z = 99 / sqrt(500) = 4.43
+    assert comparison.mcnemar_p(300, 200) == pytest.approx(9.6e-6, rel=0.05)
+    assert comparison.mcnemar_p(200, 300) == comparison.mcnemar_p(300, 200)
+    assert 0.04 < comparison.mcnemar_p(60, 40) < 0.07  # z = 19 / 10 = 1.9: p = 0.057

@@ -175,7 +175,7 @@ for row in table:
     agree = comparison.agreement(fresh, stored)
     # a near-tie may flip between TensorFlow versions; anything more is another model
     assert agree >= 0.998, (row["model"], agree)
-    runs[row["mixer"], row["seed"]] = dict(row, model=model, accuracy=accuracy, agreement=agree,
+    runs[row["mixer"], row["seed"]] = dict(row, model=model, accuracy=accuracy, agreement=agree, predictions=stored,
                                            log=training.read_log(comparison.run_log_path(row["model"], row["seed"])))
 print(f"re-predicted {checked:,} test images per model; lowest agreement with the stored predictions: "
       f"{min(run['agreement'] for run in runs.values()):.2%}")
@@ -201,6 +201,42 @@ display(Markdown(
     f"({'ahead of' if lead < 0 else 'behind'} focal modulation by {abs(lead) * 100:.2f} points). The fastest "
     f"to train is `{fastest}` at {bench[fastest]['train_images_per_s']:.0f} images/s, against "
     f"{bench['focal_modulation']['train_images_per_s']:.0f} for focal modulation."))
+
+# %% [markdown]
+# Two accuracies on the same 10,000 images are not two independent measurements. What separates two
+# models is the images that one gets right and the other wrong; if the models were equally good, each such
+# image would be as likely to go either way. McNemar's test asks how likely a split as lopsided as the
+# observed one is under that assumption (`comparison.mcnemar_p`). A small p-value says the gap is larger
+# than the choice of test images explains. It says nothing about how much another training run of the
+# same variant would move, which section 9.5 measures. Per class, from the stored predictions:
+
+# %%
+print(inspect.getsource(comparison.mcnemar_p))
+first_seed = {mixer: run for (mixer, seed), run in runs.items() if seed == 0}
+print(f"{'class':11s}" + "".join(f"{mixer[:16]:>17s}" for mixer in first_seed))
+for c, name in enumerate(data.CLASS_NAMES):
+    mask = y_test == c
+    print(f"{name:11s}" + "".join(f"{(run['predictions'][mask] == c).mean():17.1%}" for run in first_seed.values()))
+print()
+paired = {}
+for mixer, run in first_seed.items():
+    if mixer == "focal_modulation":
+        continue
+    counts = comparison.paired_outcomes(focal["predictions"], run["predictions"], y_test)
+    paired[mixer] = dict(counts, p=comparison.mcnemar_p(counts["only_a"], counts["only_b"]))
+    print(f"focal_modulation against {mixer:16s}: both right {counts['both']:5,}, only focal {counts['only_a']:4,}, "
+          f"only {mixer} {counts['only_b']:4,}, neither {counts['neither']:5,}; McNemar p = {paired[mixer]['p']:.2g}")
+
+# %% tags=["remove-input"]
+if best_other[0] in paired:
+    row = paired[best_other[0]]
+    display(Markdown(
+        f"Take the best of the other mixers, `{best_other[0]}`. Of the {row['only_a'] + row['only_b']:,} test "
+        f"images that exactly one of it and focal modulation gets right, {row['only_a']:,} go to focal "
+        f"modulation and {row['only_b']:,} to `{best_other[0]}`. Equally accurate models would split them at "
+        f"least this unevenly with probability {row['p']:.2g}"
+        + (": the choice of test images cannot explain the gap." if row["p"] < 0.01 else
+           ": the choice of test images could explain the gap.")))
 
 # %% [markdown]
 # ## 9.3 Accuracy against time
