@@ -104,9 +104,18 @@ for mixer, model in variants.items():
 fig, boxes = diagrams.draw_block(variants["focal_modulation"].stages[0].blocks[1])
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The second block of stage 0, drawn from the built layers: norms, residual branches and MLP are
+# the same in every variant; only the token mixer (the blue box) is swapped.*
+
 # %% mystnb={"figure": {"caption": "The token mixer in that block for each variant, read from its layer: window attention's second block shifts its windows; the depthwise mixer keeps focal modulation's levels but neither its gates nor its query.", "name": "fig-mixer-boxes"}}
 fig, labels = diagrams.draw_mixers({mixer: model.stages[0].blocks[1] for mixer, model in variants.items()})
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: The token mixer in that block for each variant, read from its layer: window attention's second
+# block shifts its windows; the depthwise mixer keeps focal modulation's levels but neither its gates nor
+# its query.*
 
 # %% [markdown]
 # Before trusting any run, each variant meets real tensors: test images go in as CIFAR-10 stores them,
@@ -164,7 +173,8 @@ bench = speed.read_mixer_speed()
 first_bench = next(iter(bench.values()))
 print(f"speeds: {first_bench['machine']}, {first_bench['versions']}, {first_bench['date']}")
 QUICK = os.environ.get(training.QUICK_ENV_VAR) == "1"  # CI's budget
-checked = 500 if QUICK else len(y_test)
+QUICK_IMAGES = 500  # re-predicted per model in the quick mode
+checked = QUICK_IMAGES if QUICK else len(y_test)
 runs = {}
 for row in table:
     stored = np.load(comparison.run_predictions_path(row["model"], row["seed"]))
@@ -177,7 +187,8 @@ for row in table:
     assert agree >= 0.998, (row["model"], agree)
     runs[row["mixer"], row["seed"]] = dict(row, model=model, accuracy=accuracy, agreement=agree, predictions=stored,
                                            log=training.read_log(comparison.run_log_path(row["model"], row["seed"])))
-print(f"re-predicted {checked:,} test images per model; lowest agreement with the stored predictions: "
+print(f"re-predicted {checked:,} test images per model (all {len(y_test):,} in full mode, the first {QUICK_IMAGES} "
+      f"in the quick mode); lowest agreement with the stored predictions: "
       f"{min(run['agreement'] for run in runs.values()):.2%}")
 
 header = (f"{'mixer':17s} {'seed':>4s} {'params':>9s} {'MFLOPs':>7s} {'train img/s':>11s} {'infer img/s':>11s} "
@@ -265,6 +276,10 @@ for ax in (left, right):
 right.legend(fontsize=8, loc="lower right")
 plt.show()
 
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Validation accuracy after each epoch of every run, against the wall-clock time the run logged
+# (left) and against the time its steps take on an idle machine by the benchmark (right).*
+
 # %% [markdown]
 # ## 9.4 Where each mixer looks
 #
@@ -320,6 +335,12 @@ for ax in axes.flat:
     ax.set_yticks([])
 plt.tight_layout()
 plt.show()
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Four test images (rows) and, for the first block of each trained variant, maps over its 8x8
+# tokens: focal modulation's global gate and modulator norm, what each token receives from all queries and
+# where the centre token looks in global and window attention, and the depthwise mixer's modulator norm.
+# Each panel has its own colour scale.*
 
 # %% [markdown]
 # The maps show single images. A number over many images says how far attention looks once trained. The
