@@ -27,7 +27,7 @@ import shutil
 
 import numpy as np
 
-from focal_utils import checkpoints, comparison, data, flops, training
+from focal_utils import checkpoints, comparison, data, flops, speed, training
 from focal_utils.layers.mixers import MIXERS
 from focal_utils.registry import create_model, mixer_variant
 
@@ -42,19 +42,23 @@ def recipe_for(mixer, epochs, seed):
     return dataclasses.replace(training.FULL, model_name=mixer_variant(mixer), epochs=epochs, seed=seed)
 
 
-def summary_row(mixer, recipe, workdir, train_images):
-    """One row of the table, from the run's log and test.json."""
+def summary_row(mixer, recipe, workdir, speeds=None):
+    """One row of the table, from the run's log and test.json, and the stored speed benchmark.
+
+    ``train_images_per_s`` is the training step's rate from ``scripts/benchmark_mixers.py``'s stored
+    run (``speed.read_mixer_speed``: every variant on one idle machine, in one process), not the log's:
+    ``elapsed_s`` also counts whatever else the machine did during hours of training. ``wall_s`` is
+    the log's, as it happened.
+    """
     log = training.read_log(os.path.join(workdir, "log.csv"))
     with open(os.path.join(workdir, "test.json")) as f:
         test = json.load(f)
+    speeds = speed.read_mixer_speed() if speeds is None else speeds
     model = create_model(recipe.model_name)
-    # Images per second of wall-clock time over the epochs after the first (which also traces).
-    later = log["elapsed_s"][-1] - log["elapsed_s"][0]
-    rate = train_images * (len(log["epoch"]) - 1) / later if later > 0 else float("nan")
     return dict(model=recipe.model_name, mixer=mixer, seed=recipe.seed, epochs=len(log["epoch"]),
                 params=model.count_params(), flops=flops.count_flops(model),
                 test_accuracy=round(test["test_accuracy"], 4),
-                train_images_per_s=round(rate, 1), wall_s=round(log["elapsed_s"][-1], 1))
+                train_images_per_s=speeds[mixer]["train_images_per_s"], wall_s=round(log["elapsed_s"][-1], 1))
 
 
 def write_table(rows, path):
@@ -75,7 +79,6 @@ def read_table(path):
 
 def train_all(mixers, epochs, seed):
     splits = data.train_val_test_split(data.load_cifar10())
-    train_images = len(splits["train"][0])
     for mixer in mixers:
         recipe = recipe_for(mixer, epochs, seed)
         workdir = training.default_workdir(recipe)
@@ -83,7 +86,7 @@ def train_all(mixers, epochs, seed):
               flush=True)
         result = training.train_and_test(recipe, splits, workdir, verbose=2, seed=seed)
         print(json.dumps(result), flush=True)
-        row = summary_row(mixer, recipe, workdir, train_images)
+        row = summary_row(mixer, recipe, workdir)
         rows = [r for r in read_table(TABLE)
                 if (r["mixer"], int(r["seed"])) != (mixer, seed)] + [row]
         write_table(rows, TABLE)
@@ -109,9 +112,12 @@ def ship():
         raise SystemExit(f"no finished run in {TABLE}: run the training first")
     os.makedirs(SHIP, exist_ok=True)
     x_test, y_test = data.train_val_test_split(data.load_cifar10())["test"]
+    shipped = []
     for row in rows:
         recipe = recipe_for(row["mixer"], int(row["epochs"]), int(row["seed"]))
         workdir = training.default_workdir(recipe)
+        row = summary_row(row["mixer"], recipe, workdir)  # again: the benchmark may be newer than the run
+        shipped.append(row)
         stem = comparison.run_stem(row["model"], row["seed"])
         log = training.read_log(os.path.join(workdir, "log.csv"))
         text = io.StringIO()
@@ -125,7 +131,7 @@ def ship():
             shutil.copyfile(exported, os.path.join(SHIP, f"{stem}.keras"))
         else:
             print(f"not shipping {exported}: {os.path.getsize(exported) / 2**20:.1f} MB")
-    write_table(rows, str(comparison.TABLE_FILE))
+    write_table(shipped, str(comparison.TABLE_FILE))
     print(f"shipped {len(rows)} runs into {SHIP}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from focal_utils import flops, training
+from focal_utils import flops, speed, training
 from focal_utils.layers.mixers import MIXERS
 from focal_utils.registry import create_model
 
@@ -37,15 +37,18 @@ def _fake_run(workdir, elapsed, accuracy):
     (workdir / "test.json").write_text(json.dumps({"test_accuracy": accuracy}))
 
 
-def test_rows_come_from_the_log_and_the_test_score(tmp_path):
+def test_rows_come_from_the_log_the_test_score_and_the_speed_benchmark(tmp_path):
     recipe = train_mixers.recipe_for("pooling", epochs=3, seed=0)
     _fake_run(tmp_path / "run", elapsed=[100.0, 150.0, 200.0], accuracy=0.71234)
-    row = train_mixers.summary_row("pooling", recipe, str(tmp_path / "run"), train_images=40_000)
+    row = train_mixers.summary_row("pooling", recipe, str(tmp_path / "run"))
     model = create_model("cifar_conv_pooling")
     assert row == dict(model="cifar_conv_pooling", mixer="pooling", seed=0, epochs=3,
-                       params=model.count_params(), flops=flops.count_flops(model),
-                       test_accuracy=0.7123, train_images_per_s=800.0,  # 2 x 40,000 images in 100 s
+                       params=model.count_params(), flops=flops.count_flops(model), test_accuracy=0.7123,
+                       # the idle machine's rate, not the log's (a shared machine's)
+                       train_images_per_s=speed.read_mixer_speed()["pooling"]["train_images_per_s"],
                        wall_s=200.0)
+    fake = {"pooling": {"train_images_per_s": 123.4}}
+    assert train_mixers.summary_row("pooling", recipe, str(tmp_path / "run"), fake)["train_images_per_s"] == 123.4
 
 
 def test_table_is_rewritten_sorted_and_read_back(tmp_path):
