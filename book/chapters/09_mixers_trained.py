@@ -386,7 +386,8 @@ for mixer in ("attention", "window_attention"):
     ratio = heads.mean() / uniform
     top = np.mean([row["top"] for row in first])
     lines.append(
-        f"In stage 0, `{mixer}` ({wh}x{ww} windows) looks {heads.min():.2f}-{heads.max():.2f} tokens away, head "
+        f"In stage 0, `{mixer}` ({'one window, the whole grid' if mixer == 'attention' else f'{wh}x{ww} windows'}) "
+        f"looks {heads.min():.2f}-{heads.max():.2f} tokens away, head "
         f"by head, against {uniform:.2f} for equal weights: "
         + (f"{1 - ratio:.0%} closer, so it has learned to prefer its neighbours."
            if ratio < 0.9 else
