@@ -34,6 +34,7 @@ import dataclasses
 import errno
 import glob
 import hashlib
+import io
 import json
 import math
 import os
@@ -120,6 +121,20 @@ def write_text(path, text):
 
 def write_json(path, obj):
     return write_text(path, json.dumps(obj, indent=1, sort_keys=True))
+
+
+def write_csv(path, columns, rows):
+    """Write ``rows`` (dicts keyed by ``columns``) as CSV with a header, atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, text.getvalue())
+
+
+def copy_file(source, path):
+    """Copy ``source`` to ``path`` atomically (a kill never leaves half a file at ``path``)."""
+    return atomic_write(path, lambda tmp: shutil.copyfile(source, tmp))
 
 
 # -- fingerprints ------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 ``scripts/train_mixers.py`` trains the book's CIFAR model with each token
 mixer of ``focal_utils.layers.mixers`` and ships one table row per run
-(``TABLE_FILE``: ``weights/mixer_comparison.csv``) and, into ``MIXER_DIR``, each
-run's per-epoch log, its model and its test predictions. ``scripts/benchmark_mixers.py`` adds the speed of every variant,
-measured in one run (``focal_utils.speed.read_mixer_speed``). Chapter 9 reads
-them here and never retrains.
+(``TABLE_FILE``: ``weights/mixer_comparison.csv``) and, into ``MIXER_DIR``,
+each run's per-epoch log, its model and its test predictions.
+``scripts/benchmark_mixers.py`` adds the speed of every variant, measured in
+one run (``focal_utils.speed.read_mixer_speed``). Chapter 9 reads them here
+and never retrains.
 
 The logs' ``elapsed_s`` is wall-clock time on a machine that was also doing
 other work during hours of training, so ``idle_seconds`` gives a second time

@@ -16,8 +16,6 @@ Run it on an idle machine. It prints images per second and the ratio of each
 variant to focal modulation, and writes one CSV row per variant.
 """
 import argparse
-import csv
-import io
 import os
 import time
 
@@ -25,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from focal_utils.checkpoints import write_text  # noqa: E402
+from focal_utils.checkpoints import write_csv  # noqa: E402
 from focal_utils.layers.mixers import MIXERS  # noqa: E402
 from focal_utils.memory import peak_memory  # noqa: E402
 from focal_utils.registry import mixer_variant  # noqa: E402
@@ -76,11 +74,7 @@ def main():
               f"{ratio:21.2f}x {r['inference_peak_mb']!s:>11s} {r['train_peak_mb']!s:>11s}")
     print(f"load average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(args.csv, text.getvalue())
+    write_csv(args.csv, COLUMNS, rows)
     print(f"wrote {args.csv}")
 
 

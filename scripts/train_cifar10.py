@@ -28,10 +28,8 @@ book's full runs, as the last (shipped) one.
 """
 import argparse
 import csv
-import io
 import json
 import os
-import shutil
 
 from focal_utils import checkpoints, data, pretrained, snapshots, training
 from focal_utils.snapshots import MapSnapshots, fixed_indices
@@ -72,11 +70,7 @@ def record_run(recipe, name, accuracy, path):
                epochs=recipe.epochs, drop_path=recipe.drop_path_rate,
                augmentation=augmentation_label(recipe), test_accuracy=round(accuracy, 4))
     rows.append({key: str(value) for key, value in row.items()})  # as csv reads it back
-    text = io.StringIO()
-    writer = csv.DictWriter(text, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    checkpoints.write_text(path, text.getvalue())
+    checkpoints.write_csv(path, columns, rows)
     return rows
 
 
@@ -91,10 +85,8 @@ def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
     _, accuracy = training.exported_test_predictions(workdir, splits["test"])
     paths = pretrained.shipped_files(name, folder)
     os.makedirs(folder, exist_ok=True)
-    checkpoints.atomic_write(paths["model"],
-                             lambda tmp: shutil.copyfile(os.path.join(workdir, "model.keras"), tmp))
-    checkpoints.atomic_write(paths["log"],
-                             lambda tmp: shutil.copyfile(os.path.join(workdir, "log.csv"), tmp))
+    checkpoints.copy_file(os.path.join(workdir, "model.keras"), paths["model"])
+    checkpoints.copy_file(os.path.join(workdir, "log.csv"), paths["log"])
     source = os.path.join(workdir, SNAPSHOT_FILE)
     if os.path.exists(source):
         kept = snapshots.load_snapshots(source)

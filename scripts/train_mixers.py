@@ -19,11 +19,9 @@ per-epoch log (epoch, val_accuracy, elapsed_s), its test predictions and each ex
 import argparse
 import csv
 import dataclasses
-import io
 import json
 import os
 import pathlib
-import shutil
 
 import numpy as np
 
@@ -35,6 +33,7 @@ RUNS = os.path.expanduser("~/.cache/focal-book/runs")
 TABLE = os.path.join(RUNS, "mixer_comparison.csv")
 SHIP = str(comparison.MIXER_DIR)
 COLUMNS = comparison.TABLE_COLUMNS
+LOG_COLUMNS = ("epoch", "val_accuracy", "elapsed_s")  # of each shipped run's log
 MAX_SHIPPED_BYTES = 15 * 2**20
 
 
@@ -63,11 +62,8 @@ def summary_row(mixer, recipe, workdir, speeds=None):
 
 def write_table(rows, path):
     """Atomically write ``rows`` (dicts with COLUMNS) as CSV, sorted by mixer then seed."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(sorted(rows, key=lambda r: (MIXERS.index(r["mixer"]), int(r["seed"]))))
-    checkpoints.write_text(path, text.getvalue())
+    checkpoints.write_csv(path, COLUMNS,
+                          sorted(rows, key=lambda r: (MIXERS.index(r["mixer"]), int(r["seed"]))))
 
 
 def read_table(path):
@@ -120,15 +116,13 @@ def ship():
         shipped.append(row)
         stem = comparison.run_stem(row["model"], row["seed"])
         log = training.read_log(os.path.join(workdir, "log.csv"))
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["epoch", "val_accuracy", "elapsed_s"])
-        writer.writerows(zip(log["epoch"], log["val_accuracy"], log["elapsed_s"]))
-        checkpoints.write_text(os.path.join(SHIP, f"{stem}_log.csv"), text.getvalue())
+        checkpoints.write_csv(os.path.join(SHIP, f"{stem}_log.csv"), LOG_COLUMNS,
+                              [dict(zip(LOG_COLUMNS, values))
+                               for values in zip(*(log[column] for column in LOG_COLUMNS))])
         exported = os.path.join(workdir, "model.keras")
         ship_predictions(workdir, row, x_test, y_test)
         if os.path.getsize(exported) < MAX_SHIPPED_BYTES:
-            shutil.copyfile(exported, os.path.join(SHIP, f"{stem}.keras"))
+            checkpoints.copy_file(exported, os.path.join(SHIP, f"{stem}.keras"))
         else:
             print(f"not shipping {exported}: {os.path.getsize(exported) / 2**20:.1f} MB")
     write_table(shipped, str(comparison.TABLE_FILE))
