@@ -41,6 +41,9 @@ PATCH2_RUN_LOG = WEIGHTS_DIR / "focalnet_cifar_patch2_log.csv"
 # The second: focalnet_cifar_conv (overlapping stem) with crop and flip only,
 # drop path 0.1, 50 epochs. Its weights were replaced too.
 CROPFLIP_RUN_LOG = WEIGHTS_DIR / "focalnet_cifar_conv_cropflip_log.csv"
+# The sprint: training.SPRINT, three epochs, a race to the keras-io example's 57.75% (chapter 7). Only
+# its log ships (scripts/train_cifar10.py --recipe sprint --ship-log ...): its result is its clock.
+SPRINT_RUN_LOG = WEIGHTS_DIR / "focalnet_cifar_conv.cifar10_sprint_log.csv"
 
 
 def list_pretrained():

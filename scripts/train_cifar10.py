@@ -1,11 +1,14 @@
 #!/usr/bin/env python
 """Train the book's CIFAR-10 model (or resume it).
 
-    python scripts/train_cifar10.py [--recipe full|long|quick] [--workdir DIR] [--no-snapshots]
+    python scripts/train_cifar10.py [--recipe full|long|sprint|quick] [--workdir DIR] [--no-snapshots]
     python scripts/train_cifar10.py --recipe long --ship focalnet_cifar_conv.cifar10_e160_ema
+    python scripts/train_cifar10.py --recipe sprint --ship-log focalnet_cifar_conv.cifar10_sprint
+      (pretrained.SPRINT_RUN_LOG)
 
 ``full`` is ``training.FULL`` (60 epochs), ``long`` is ``training.LONG`` (160
-epochs with a moving average of the weights), ``quick`` the CI recipe
+epochs with a moving average of the weights), ``sprint`` is ``training.SPRINT``
+(three epochs, the race to the keras-io example's 57.75%), ``quick`` the CI recipe
 (``--quick`` is kept as its old spelling). The work folder (default
 ``training.default_workdir``: ~/.cache/focal-book/runs/<model name>, with a
 suffix for any recipe but the full one, so that runs never mix) holds the
@@ -24,7 +27,8 @@ after predicting the test set again and checking its accuracy against
 ``test.json``; the whole per-epoch log; and the snapshots of the epochs
 ``snapshots.spread_epochs`` picks (the first ten, every tenth, the last),
 about a megabyte; and it adds the run to ``weights/runs.csv``, the list of the
-book's full runs, as the last (shipped) one.
+book's full runs, as the last (shipped) one. ``--ship-log NAME`` copies only
+the log, for the sprint, whose figure is the time it took.
 """
 import argparse
 import csv
@@ -34,7 +38,7 @@ import os
 from focal_utils import checkpoints, data, pretrained, snapshots, training
 from focal_utils.snapshots import MapSnapshots, fixed_indices
 
-RECIPES = {"full": training.FULL, "long": training.LONG, "quick": training.QUICK}
+RECIPES = {"full": training.FULL, "long": training.LONG, "quick": training.QUICK, "sprint": training.SPRINT}
 SNAPSHOT_FILE = "snapshots.npz"
 RUNS_COLUMNS = ("run", "model", "log", "ema", "epochs", "drop_path", "augmentation", "test_accuracy")
 
@@ -74,14 +78,34 @@ def record_run(recipe, name, accuracy, path):
     return rows
 
 
-def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
-    """Copy the finished run in ``workdir`` into ``folder`` as ``name``; returns the fresh test accuracy."""
+def check_finished(recipe, workdir, name):
+    """Refuse a name that is not ``architecture.tag`` or a run that has not finished; returns its epochs."""
     if "." not in name:
-        raise SystemExit(f"--ship needs an architecture.tag name (e.g. {recipe.model_name}.cifar10_e"
+        raise SystemExit(f"Shipping needs an architecture.tag name (e.g. {recipe.model_name}.cifar10_e"
                          f"{recipe.epochs}), got {name!r}")
     done = training.completed_epochs(workdir)
     if done < recipe.epochs:
         raise SystemExit(f"{workdir} holds {done} of the recipe's {recipe.epochs} epochs: train first")
+    return done
+
+
+def ship_log(recipe, workdir, name, folder=pretrained.WEIGHTS_DIR):
+    """Copy only the per-epoch log of the finished run in ``workdir`` into ``folder`` as ``name``.
+
+    For a run whose result is its clock, not its model (``--recipe sprint``): the shipped log's
+    ``elapsed_s`` says when validation accuracy passed a mark, and chapter 7 reads it from there.
+    """
+    check_finished(recipe, workdir, name)
+    path = pretrained.shipped_files(name, folder)["log"]
+    os.makedirs(folder, exist_ok=True)
+    checkpoints.copy_file(os.path.join(workdir, "log.csv"), path)
+    print(f"wrote {path}", flush=True)
+    return path
+
+
+def ship(recipe, workdir, name, splits, folder=pretrained.WEIGHTS_DIR):
+    """Copy the finished run in ``workdir`` into ``folder`` as ``name``; returns the fresh test accuracy."""
+    done = check_finished(recipe, workdir, name)
     _, accuracy = training.exported_test_predictions(workdir, splits["test"])
     paths = pretrained.shipped_files(name, folder)
     os.makedirs(folder, exist_ok=True)
@@ -111,12 +135,17 @@ def main():
                         help=f"do not keep {SNAPSHOT_FILE} (the maps of fixed test images per epoch)")
     parser.add_argument("--ship", metavar="NAME", default=None,
                         help="copy the finished run into focal_utils/weights as NAME (architecture.tag)")
+    parser.add_argument("--ship-log", metavar="NAME", default=None,
+                        help="copy only the finished run's log into focal_utils/weights as NAME_log.csv")
     args = parser.parse_args()
     recipe = RECIPES["quick" if args.quick else args.recipe]
     args.workdir = args.workdir or training.default_workdir(recipe)
     splits = data.train_val_test_split(data.load_cifar10())
     if args.ship:
         ship(recipe, args.workdir, args.ship, splits)
+        return
+    if args.ship_log:
+        ship_log(recipe, args.workdir, args.ship_log)
         return
     print(f"recipe: {recipe}\nwork folder: {args.workdir}", flush=True)
     callbacks = [] if args.no_snapshots else [map_snapshots(splits, args.workdir)]

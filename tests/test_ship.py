@@ -61,6 +61,17 @@ def test_ship_copies_the_checked_model_the_log_and_a_spread_of_snapshots(finishe
                          test_accuracy=str(round(accuracy, 4)))]
 
 
+def test_ship_log_copies_only_the_log_of_a_finished_run(finished_run, tmp_path):
+    recipe, _, workdir, _ = finished_run
+    folder = tmp_path / "weights"
+    path = train_cifar10.ship_log(recipe, workdir, "tiny.sprint", folder=str(folder))
+    assert path == pretrained.shipped_files("tiny.sprint", folder)["log"]
+    assert os.listdir(folder) == ["tiny.sprint_log.csv"]
+    assert filecmp.cmp(path, os.path.join(workdir, "log.csv"), shallow=False)
+    with pytest.raises(SystemExit, match="3 of the recipe's 5 epochs"):
+        train_cifar10.ship_log(harness.recipe(training, epochs=5), workdir, "tiny.e5", folder=str(folder))
+
+
 def test_runs_csv_keeps_earlier_runs_and_replaces_a_reshipped_one(tmp_path):
     path = str(tmp_path / "runs.csv")
     with open(path, "w") as f:
@@ -97,3 +108,7 @@ def test_an_unfinished_run_or_a_bad_name_is_refused(finished_run, tmp_path):
     os.remove(os.path.join(workdir, "test.json"))
     with pytest.raises(FileNotFoundError, match="test.json is missing"):
         training.exported_test_predictions(workdir, splits["test"])
+
+
+def test_the_sprint_log_is_named_as_ship_log_writes_it():
+    assert pretrained.shipped_files("focalnet_cifar_conv.cifar10_sprint")["log"] == pretrained.SPRINT_RUN_LOG
