@@ -42,8 +42,8 @@ PATCH2_RUN_LOG = WEIGHTS_DIR / "focalnet_cifar_patch2_log.csv"
 # drop path 0.1, 50 epochs. Its weights were replaced too.
 CROPFLIP_RUN_LOG = WEIGHTS_DIR / "focalnet_cifar_conv_cropflip_log.csv"
 # The sprint: training.SPRINT, three epochs, a race to the keras-io example's 57.75% (chapter 7). Only
-# its log ships (scripts/train_cifar10.py --recipe sprint --ship-log ...): its result is its clock.
-SPRINT_RUN_LOG = WEIGHTS_DIR / "focalnet_cifar_conv.cifar10_sprint_log.csv"
+# its log ships (scripts/train_cifar10.py --recipe sprint --ship-log SPRINT_RUN): its result is its clock.
+SPRINT_RUN = "focalnet_cifar_conv.cifar10_sprint"
 
 
 def list_pretrained():
@@ -72,6 +72,9 @@ def shipped_files(name, folder=None):
     folder = Path(WEIGHTS_DIR if folder is None else folder)
     return {"model": folder / f"{name}.keras", "log": folder / f"{name}_log.csv",
             "snapshots": folder / f"{name}_snapshots.npz"}
+
+
+SPRINT_RUN_LOG = shipped_files(SPRINT_RUN)["log"]
 
 
 def pretrained_path(name=DEFAULT):

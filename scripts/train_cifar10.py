@@ -4,7 +4,6 @@
     python scripts/train_cifar10.py [--recipe full|long|sprint|quick] [--workdir DIR] [--no-snapshots]
     python scripts/train_cifar10.py --recipe long --ship focalnet_cifar_conv.cifar10_e160_ema
     python scripts/train_cifar10.py --recipe sprint --ship-log focalnet_cifar_conv.cifar10_sprint
-      (pretrained.SPRINT_RUN_LOG)
 
 ``full`` is ``training.FULL`` (60 epochs), ``long`` is ``training.LONG`` (160
 epochs with a moving average of the weights), ``sprint`` is ``training.SPRINT``

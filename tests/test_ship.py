@@ -110,5 +110,7 @@ def test_an_unfinished_run_or_a_bad_name_is_refused(finished_run, tmp_path):
         training.exported_test_predictions(workdir, splits["test"])
 
 
-def test_the_sprint_log_is_named_as_ship_log_writes_it():
-    assert pretrained.shipped_files("focalnet_cifar_conv.cifar10_sprint")["log"] == pretrained.SPRINT_RUN_LOG
+def test_the_shipped_sprint_log_is_the_whole_sprint_with_its_clock():
+    log = training.read_log(pretrained.SPRINT_RUN_LOG)
+    assert log["epoch"] == list(range(training.SPRINT.epochs))
+    assert all(later > earlier > 0 for earlier, later in zip(log["elapsed_s"], log["elapsed_s"][1:]))
