@@ -11,17 +11,22 @@ folder::
                                        best epoch, recipe and data fingerprint
             training_metadata.json.bkp the previous state
             epoch-NNNN.weights.h5      weights + optimiser of those two states
+            best-epoch-NNNN.keras      the best model of each of those states
 
 Every file is written under a temporary name, flushed to disk and renamed
 into place (``os.replace`` is atomic), so a reader never sees half a file.
 An epoch counts as saved only when ``training_metadata.json`` names it: the
 weights, the pending ``best.keras`` and the log row are written first, the
-state last (the commit), and the pending best model is renamed into place
-after. A run killed anywhere in between resumes from the last committed
-state: files of an uncommitted epoch are deleted, a committed best model
-still pending is moved into place. If a state file or its weights cannot be
-read, resume falls back to the previous state; if neither can be read, it
-stops with an error that names the folder and what to delete.
+state last (the commit), and ``best.keras`` is then made from the pending
+best model (a hard link where the file system has them, else a copy). A run
+killed anywhere in between resumes from the last committed state: files of
+an uncommitted epoch are deleted and ``best.keras`` is made again from the
+state's best model. If a state file or its weights cannot be read, resume
+falls back to the previous state, and to its best model: the lost epoch may
+have written ``best.keras``, and training that is not bit-for-bit
+deterministic (threads on a busy CPU) need not score the redone epoch alike,
+so that file would not be the log's best. If neither state can be read,
+resume stops with an error that names the folder and what to delete.
 
 The best score is restored from ``log.csv``, so a resumed run replaces
 ``best.keras`` only with a better model. A resume with another recipe or
@@ -135,6 +140,23 @@ def write_csv(path, columns, rows):
 def copy_file(source, path):
     """Copy ``source`` to ``path`` atomically (a kill never leaves half a file at ``path``)."""
     return atomic_write(path, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def share_file(source, path):
+    """``path`` becomes ``source``'s content, atomically.
+
+    A hard link costs no disk and no flush (the content is already on disk);
+    file systems without links (some network and cloud-drive mounts) get a copy.
+    """
+    tmp = tmp_path(path)
+    if os.path.lexists(tmp):
+        _remove(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return copy_file(source, path)
+    _rename(tmp, path)
+    return path
 
 
 # -- fingerprints ------------------------------------------------------------
@@ -376,11 +398,24 @@ class Checkpointer(keras.callbacks.Callback):
         scores = [float(dict(zip(header, r))[self.monitor]) for r in rows
                   if self.monitor in header]
         self.best = max(scores) if scores else state.best
-        pending = self._in_backup(pending_best_name(state.best_epoch)) \
-            if state.best_epoch is not None else None
-        if pending and os.path.exists(pending):  # committed, not yet moved
-            _rename(pending, os.path.join(self.workdir, BEST))
+        self._install_best(state)
         self._prune()
+
+    def _install_best(self, state):
+        """Make ``best.keras`` the best model of ``state`` (a no-op if it is already).
+
+        Folders saved before the backup kept its best models (and a state with
+        no validation score) have no such file: ``best.keras`` stays as it is.
+        """
+        if state.best_epoch is None:
+            return
+        source = self._in_backup(pending_best_name(state.best_epoch))
+        best = os.path.join(self.workdir, BEST)
+        if not os.path.exists(source):
+            return
+        if os.path.exists(best) and os.path.samefile(source, best):
+            return
+        share_file(source, best)
 
     def _prune(self):
         """Delete the files no state refers to (uncommitted or superseded)."""
@@ -389,6 +424,8 @@ class Checkpointer(keras.callbacks.Callback):
             state = _read_state(self._in_backup(name))
             if isinstance(state, State):
                 keep.add(state.weights)
+                if state.best_epoch is not None:
+                    keep.add(pending_best_name(state.best_epoch))
         for name in os.listdir(self.backup):
             if name in (STATE, PREVIOUS) or name in keep:
                 continue
@@ -456,8 +493,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.state = state
         if improved:
             self.best = float(score)
-            _rename(self._in_backup(pending_best_name(epoch)),
-                    os.path.join(self.workdir, BEST))
+            self._install_best(state)
         self._prune()
 
     def _append_log(self, epoch, logs):

@@ -313,6 +313,49 @@ def test_best_keras_survives_a_resume(tmp_path, tiny, monkeypatch):
     assert _log(workdir)["val_accuracy"][1:] == [-1.0] * (harness.EPOCHS - 1)
 
 
+_ON_EPOCH_END = training.EpochClock.on_epoch_end
+
+
+def _scores(monkeypatch, scores):
+    """Validation scores by epoch, in place of the tiny model's (which can flip between runs)."""
+    def scored(self, epoch, logs=None):
+        _ON_EPOCH_END(self, epoch, logs)
+        logs["val_accuracy"] = scores[epoch]
+    monkeypatch.setattr(training.EpochClock, "on_epoch_end", scored)
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "copies"])
+def test_a_fall_back_restores_the_best_model_of_the_state_it_falls_back_to(
+        tmp_path, tiny, monkeypatch, links):
+    """The lost epoch wrote best.keras; its redo scores worse (training on a busy
+    CPU is not bit-for-bit deterministic: CI once saw it), so best.keras must
+    go back to the previous state's best, the best the log now shows. File
+    systems without hard links (some cloud-drive mounts) get copies."""
+    if not links:
+        def no_links(source, target):
+            raise OSError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(checkpoints.os, "link", no_links)
+    workdir = str(tmp_path / "run")
+    best = os.path.join(workdir, "best.keras")
+    _scores(monkeypatch, {0: 0.5, 1: 0.9})
+    with pytest.raises(harness.Killed):
+        _train(workdir, extra_callbacks=[_StopAfter(0)])
+    epoch0 = open(best, "rb").read()
+    with pytest.raises(harness.Killed):
+        _train(workdir, extra_callbacks=[_StopAfter(1)])
+    assert open(best, "rb").read() != epoch0  # epoch 1 improved
+    _damage(os.path.join(workdir, "backup", checkpoints.STATE), "garbage")
+    _scores(monkeypatch, {1: 0.1, 2: 0.2})  # the redo of epoch 1 scores worse
+    _train(workdir)
+    assert _log(workdir)["val_accuracy"] == [0.5, 0.1, 0.2]
+    assert open(best, "rb").read() == epoch0
+    leftovers = sorted(os.listdir(os.path.join(workdir, "backup")))
+    assert leftovers == sorted([checkpoints.STATE, checkpoints.PREVIOUS,
+                                checkpoints.epoch_weights_name(2), checkpoints.epoch_weights_name(3),
+                                checkpoints.pending_best_name(0)])
+    _count("fall back past a best model")
+
+
 def test_resume_with_another_recipe_or_data_is_refused(tmp_path, tiny):
     workdir = str(tmp_path / "run")
     short = harness.recipe(training, epochs=1)
