@@ -326,6 +326,41 @@ def plot_maps_over_epochs(images, values, epoch_labels, titles=None, size=1.5, a
     return fig
 
 
+def plot_snapshot_epochs(snapshot, keys, images=None, panel=-1, titles=None, size=1.2, alpha=0.6):
+    """One figure per kept epoch of a ``focal_utils.snapshots`` file, for a slider over epochs.
+
+    Each figure has a row per block in ``keys`` and a column per image (indices
+    into ``snapshot["images"]``, default all), showing ``panel`` (default the
+    modulator norm) over the image. Each block and image keeps one colour scale
+    across all epochs (:func:`epoch_limits`), so stepping through the figures
+    shows a map grow, fade or move; scaled per figure, every frame would span
+    the full range.
+
+    Returns:
+        a list of figures, one per entry of ``snapshot["epochs"]``.
+    """
+    images = list(range(len(snapshot["images"]))) if images is None else list(images)
+    values = {key: np.asarray(snapshot["panels"][key][:, images, panel], dtype="float32") for key in keys}
+    limits = {key: epoch_limits(v) for key, v in values.items()}
+    figures = []
+    for e, epoch in enumerate(snapshot["epochs"]):
+        fig, axes = plt.subplots(len(keys), len(images), squeeze=False,
+                                 figsize=(size * len(images), size * len(keys) + 0.4))
+        for r, key in enumerate(keys):
+            low, high = limits[key]
+            for c, index in enumerate(images):
+                overlay(snapshot["images"][index], values[key][e, c], ax=axes[r, c], alpha=alpha,
+                        vmin=low[c], vmax=high[c])
+                if c == 0:
+                    axes[r, c].set_ylabel(block_label(key), fontsize=7)
+                if r == 0 and titles is not None:
+                    axes[r, c].set_title(titles[c], fontsize=7)
+        fig.suptitle(f"epoch {int(epoch) + 1}", fontsize=9)
+        fig.tight_layout()
+        figures.append(fig)
+    return figures
+
+
 def plot_gate_means_by_class(means, names, class_names, size=2.6):
     """Heat maps class x level, one per stage: each class's mean gate minus the stage's mean.
 

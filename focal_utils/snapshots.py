@@ -137,6 +137,46 @@ def spread_epochs(stored, first=10, every=10):
     return sorted(kept)
 
 
+def agreement_with_last(snapshot, panel=-1):
+    """How far each kept epoch's maps already look like the last epoch's: ``{key: (E,)}``.
+
+    For every block, the Pearson correlation between an image's map (``panel``:
+    by default the last, the modulator norm) at each epoch and the same image's
+    map at the last kept epoch, averaged over the images. 1 means the map has
+    its final layout; it says nothing of its scale, which
+    :func:`panel_magnitudes` gives. Why correlation: the keras-io example's
+    claim that the maps "get better as training goes on" becomes a number, how
+    soon each block's maps settle.
+
+    A map that is constant over an image (a 1x1 map, or a dead panel) has no
+    layout; its correlation is NaN.
+    """
+    agreement = {}
+    for key, panels in snapshot["panels"].items():
+        maps = np.asarray(panels[:, :, panel], dtype="float64")  # (E, N, h, w)
+        flat = maps.reshape(maps.shape[0], maps.shape[1], -1)
+        centred = flat - flat.mean(axis=-1, keepdims=True)
+        last = centred[-1]
+        norms = np.linalg.norm(centred, axis=-1) * np.linalg.norm(last, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (centred * last).sum(axis=-1) / norms
+        r[norms == 0] = np.nan
+        agreement[key] = r.mean(axis=1)
+    return agreement
+
+
+def panel_magnitudes(snapshot):
+    """Mean absolute value of every panel per kept epoch: ``{key: (E, P)}``.
+
+    For the gates, how strongly each focal level is mixed in (the sign of a
+    gate can be absorbed by the projection that follows, so the magnitude is
+    what tells "used" from "ignored"); for the modulator norm, how much
+    context the block injects. NaN for the levels a block lacks.
+    """
+    return {key: np.abs(np.asarray(panels, dtype="float64")).mean(axis=(1, 3, 4))
+            for key, panels in snapshot["panels"].items()}
+
+
 class MapSnapshots(keras.callbacks.Callback):
     """Keep the maps of fixed images at chosen epochs, in one ``.npz``.
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from focal_utils import create_model, interpretation, modulation_maps
-from focal_utils.snapshots import (MapSnapshots, fixed_indices, load_snapshots, save_snapshots,
-                                  select_epochs, spread_epochs)
+from focal_utils.snapshots import (MapSnapshots, agreement_with_last, fixed_indices,
+                                  load_snapshots, panel_magnitudes, save_snapshots, select_epochs,
+                                  spread_epochs)
 
 
 def small_model():
@@ -163,3 +164,50 @@ def test_spread_epochs_keeps_the_first_then_every_tenth_and_the_last():
     assert spread_epochs(range(160)) == list(range(10)) + list(range(19, 160, 10))
     assert spread_epochs(range(25)) == list(range(10)) + [19, 24]
     assert spread_epochs([]) == []
+
+
+def synthetic_snapshot():
+    """Three epochs, two images, one block: panel 0 fades from noise into its final layout (2x
+    its scale by the end), panel 1 is constant over each image."""
+    rng = np.random.default_rng(0)
+    final = rng.normal(size=(2, 4, 4))
+    noise = rng.normal(size=(2, 4, 4))
+    fading = np.stack([noise, (noise + final) / 2, 2 * final])
+    constant = np.ones_like(fading) * np.array([1.0, -3.0])[None, :, None, None]
+    panels = np.stack([fading, constant], axis=2)  # (E, N, P, h, w)
+    return {"epochs": np.array([0, 4, 9]), "panels": {"stage_0/block_0": panels}}, final, noise
+
+
+def test_agreement_with_the_last_epoch_is_the_mean_correlation_of_each_image():
+    snapshot, final, noise = synthetic_snapshot()
+    r = agreement_with_last(snapshot, panel=0)["stage_0/block_0"]
+    expected = [np.mean([np.corrcoef(m[i].ravel(), final[i].ravel())[0, 1] for i in range(2)])
+                for m in (noise, (noise + final) / 2)]
+    np.testing.assert_allclose(r, [*expected, 1.0], atol=1e-12)  # scale does not count
+    assert r[0] < r[1] < r[2]
+    # A map constant over its image has no layout to agree on.
+    assert np.isnan(agreement_with_last(snapshot, panel=1)["stage_0/block_0"]).all()
+
+
+def test_panel_magnitudes_average_over_images_and_positions():
+    snapshot, final, noise = synthetic_snapshot()
+    magnitudes = panel_magnitudes(snapshot)["stage_0/block_0"]
+    assert magnitudes.shape == (3, 2)
+    np.testing.assert_allclose(magnitudes[:, 1], 2.0)  # |1| and |-3|
+    np.testing.assert_allclose(magnitudes[2, 0], np.abs(2 * final).mean())
+
+
+def test_frames_over_epochs_share_one_colour_scale_per_block_and_image():
+    import matplotlib.pyplot as plt
+
+    snapshot, final, noise = synthetic_snapshot()
+    snapshot = dict(snapshot, images=np.zeros((2, 32, 32, 3), "uint8"))
+    figures = interpretation.plot_snapshot_epochs(snapshot, ["stage_0/block_0"], panel=0,
+                                                  titles=["a", "b"])
+    assert len(figures) == 3
+    for c in range(2):  # the map's layer of each panel: one scale over the epochs, their range
+        scales = [fig.axes[c].get_images()[-1].get_clim() for fig in figures]
+        maps = np.asarray(snapshot["panels"]["stage_0/block_0"][:, c, 0], "float32")
+        assert scales == [(maps.min(), maps.max())] * 3
+    assert [fig._suptitle.get_text() for fig in figures] == ["epoch 1", "epoch 5", "epoch 10"]
+    plt.close("all")
