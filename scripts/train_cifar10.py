@@ -2,10 +2,10 @@
 """Train the book's CIFAR-10 model (or resume it).
 
     python scripts/train_cifar10.py [--recipe full|long|sprint|quick] [--workdir DIR] [--no-snapshots]
-    python scripts/train_cifar10.py --recipe long --ship focalnet_cifar_conv.cifar10_e160_ema
+    python scripts/train_cifar10.py --recipe long --ship focalnet_cifar_conv.cifar10_e120_ema
     python scripts/train_cifar10.py --recipe sprint --ship-log focalnet_cifar_conv.cifar10_sprint
 
-``full`` is ``training.FULL`` (60 epochs), ``long`` is ``training.LONG`` (160
+``full`` is ``training.FULL`` (60 epochs), ``long`` is ``training.LONG`` (120
 epochs with a moving average of the weights), ``sprint`` is ``training.SPRINT``
 (three epochs, the race to the keras-io example's 57.75%), ``quick`` the CI recipe
 (``--quick`` is kept as its old spelling). The work folder (default

@@ -81,7 +81,7 @@ def test_runs_csv_keeps_earlier_runs_and_replaces_a_reshipped_one(tmp_path):
     train_cifar10.record_run(recipe, "m.long", 0.85123, path)
     rows = train_cifar10.record_run(recipe, "m.long", 0.85, path)  # shipped again: replaced
     assert [(r["run"], r["log"], r["ema"], r["epochs"], r["test_accuracy"]) for r in rows] == [
-        ("1", "old_log.csv", "", "30", "0.8"), ("2", "m.long_log.csv", "0.995", "160", "0.85")]
+        ("1", "old_log.csv", "", "30", "0.8"), ("2", "m.long_log.csv", "0.995", str(recipe.epochs), "0.85")]
     with open(path, newline="") as f:
         assert list(csv.DictReader(f)) == rows
 
