@@ -9,6 +9,7 @@ is strong).
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from focal_utils.maps import find_focalnet
 from focal_utils.viz import overlay, panel_grid
@@ -337,15 +338,18 @@ def plot_snapshot_epochs(snapshot, keys, images=None, panel=-1, titles=None, siz
     the full range.
 
     Returns:
-        a list of figures, one per entry of ``snapshot["epochs"]``.
+        a list of figures, one per entry of ``snapshot["epochs"]``. They are not
+        pyplot figures: a run keeps dozens of epochs, and pyplot would hold them
+        all open (and warn) and draw every one under the cell. Pass them to
+        ``focal_utils.widgets.FrameStepper``, or show one with ``display(fig)``.
     """
     images = list(range(len(snapshot["images"]))) if images is None else list(images)
     values = {key: np.asarray(snapshot["panels"][key][:, images, panel], dtype="float32") for key in keys}
     limits = {key: epoch_limits(v) for key, v in values.items()}
     figures = []
     for e, epoch in enumerate(snapshot["epochs"]):
-        fig, axes = plt.subplots(len(keys), len(images), squeeze=False,
-                                 figsize=(size * len(images), size * len(keys) + 0.4))
+        fig = Figure(figsize=(size * len(images), size * len(keys) + 0.4))
+        axes = fig.subplots(len(keys), len(images), squeeze=False)
         for r, key in enumerate(keys):
             low, high = limits[key]
             for c, index in enumerate(images):

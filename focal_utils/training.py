@@ -54,9 +54,9 @@ FULL = Recipe()
 QUICK = Recipe(epochs=3, train_size=8000, val_size=2000, warmup_epochs=0.3)
 # The full recipe run twice as long, with a moving average of the weights (its momentum of 0.995
 # averages about the last 200 steps: long enough to smooth the noise of a high learning rate, short
-# enough not to drag early epochs back towards the random initialisation). 120 epochs take 2.7-3.6 hours
-# on 2 CPU cores, depending on the processor: a run that spans two working sessions, resumed from its
-# backup, where a longer schedule would need three.
+# enough not to drag early epochs back towards the random initialisation). The shipped run took 2.1
+# hours on 2 CPU cores (its log's elapsed_s); on a slower processor, or beside other work, plan for up to
+# twice that, resuming from the backup if the session ends.
 LONG = dataclasses.replace(FULL, epochs=120, ema_momentum=0.995)
 # A race to the keras-io example's final 57.75% validation accuracy, not to the best model: the whole
 # cosine schedule fits in three epochs, so the weights have settled at a low learning rate when the race

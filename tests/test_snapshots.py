@@ -210,4 +210,5 @@ def test_frames_over_epochs_share_one_colour_scale_per_block_and_image():
         maps = np.asarray(snapshot["panels"]["stage_0/block_0"][:, c, 0], "float32")
         assert scales == [(maps.min(), maps.max())] * 3
     assert [fig._suptitle.get_text() for fig in figures] == ["epoch 1", "epoch 5", "epoch 10"]
+    assert not set(map(id, figures)) & {id(plt.figure(n)) for n in plt.get_fignums()}  # not held by pyplot
     plt.close("all")

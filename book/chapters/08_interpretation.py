@@ -67,7 +67,7 @@ from IPython.display import Markdown, display
 import focal_utils
 from focal_utils import data, evaluation, interpretation, pretrained, viz
 from focal_utils.timing import ChapterTimer
-from focal_utils.widgets import GateExplorer
+from focal_utils.widgets import FrameStepper, GateExplorer
 
 keras.utils.set_random_seed(0)
 timer = ChapterTimer(CHAPTER_START)  # a note here, which the last code cell fills in
@@ -88,7 +88,8 @@ model = pretrained.load_pretrained()
 logits = model.predict(x_test, batch_size=250, verbose=0)
 predictions = logits.argmax(axis=-1)
 test_accuracy = float((predictions == y_test).mean())
-print(f"{model.name}: {model.count_params():,} parameters, test accuracy {test_accuracy:.2%}")
+print(f"{model.name}: {model.count_params():,} parameters ({model.count_params() / 1e6:.1f} M), "
+      f"test accuracy {test_accuracy:.2%}")
 with open(pretrained.WEIGHTS_DIR / "runs.csv", newline="") as f:
     shipped = list(csv.DictReader(f))[-1]  # the last run is the shipped one
 print(f"stored when it shipped, after {shipped['epochs']} epochs: {float(shipped['test_accuracy']):.2%}")
@@ -184,15 +185,17 @@ fig = interpretation.plot_block_maps(x_test[example], one, 0, names, size=1.7)
 # red high).*
 
 # %% [markdown]
-# Read the figure row by row. In **stage 0** (8x8 tokens, one per 4x4 cell) the maps follow the scene's
-# layout: the level-2 and global gates are high on the sky and low on the sea, and the level-1 gate and the
-# first block's modulator norm have a hot spot on the ship itself. The two levels' gates are often high in
-# different places, so a token mixes near and wider context in its own proportion. In **stage 1** (4x4
-# tokens) the maps separate sky, ship and sea coarsely, and in the last block the modulator is strongest on
-# the water beside and below the ship rather than on it. In **stage 2** (2x2 tokens, one per image quarter)
-# a map has four values and can only say which quarter: in the last block the level-2 gate is highest on
-# the upper quarters (sky) and the global gate on the upper and lower right. The gates are raw values, so
-# blue means "low", not "off".
+# Read the figure row by row. The image is a rowing boat lying on a grassy bank, with buildings and trees
+# behind it. In **stage 0** (8x8 tokens, one per 4x4 cell) the maps follow the scene's parts: in the first
+# block the level-1 gate, the global gate and the modulator norm are highest on the boat's dark inside, and
+# the level-2 gate traces the boat's outline instead; in the second block the modulator picks out the rim
+# of the boat and the building at the top. The two levels' gates are often high in different places, so a
+# token mixes near and wider context in its own proportion. In **stage 1** (4x4 tokens) the maps separate
+# the background from the boat: in its first block the level-2 and global gates are high along the top of
+# the image and low on the boat, and in its last block the modulator is strongest on the boat itself. In
+# **stage 2** (2x2 tokens, one per image quarter) a map has four values and can only say which quarter: in
+# the last block the modulator is highest in the lower-left quarter. The gates are raw values, so blue means
+# "low", not "off".
 
 # %% [markdown]
 # ## 8.4 Where the model looks, across images
@@ -217,12 +220,13 @@ fig = interpretation.plot_modulator_norms(x_test[shown], shown_maps, last_blocks
 # image of each class. Each panel is scaled to its own range.*
 
 # %% [markdown]
-# In stage 0 the last block's modulator norm picks out parts: the bird's head, the cat's body, the ship's
-# hull, the car's wheels, and for the cluttered images (deer, frog, horse) scattered spots. By stage 1 it
-# has gathered into one blob, and for most classes (airplane, automobile, bird, cat, deer, dog, horse) the
-# blob sits on the object; for the ship it lies on the water beside it, for the truck on its cab at the left
-# edge. Stage 2's 2x2 maps can only name a quarter. The modulator is not a saliency map: it is the context a
-# block adds to each query, and the most useful context can lie next to an object as well as on it.
+# In stage 0 the last block's modulator norm picks out parts: the airplane's fuselage, the car's front
+# wheel, the bird's and the dog's heads, the deer's body, the ship's hull; for the cluttered images (cat,
+# frog, horse) it is scattered over several spots. By stage 1 it has gathered into one blob that sits on the
+# object for every class, most tightly for the deer, the bird and the ship; for the truck it lies on the cab
+# and the front of the load, for the dog along its side. Stage 2's 2x2 maps can only name a quarter. The
+# modulator is not a saliency map: it is the context a block adds to each query, and the most useful
+# context can lie next to an object as well as on it.
 
 # %% [markdown]
 # ## 8.5 Trained against untrained
@@ -340,7 +344,102 @@ centre = (f"- {verdict[0]} In stages 0 and 1, trained, {span(share_t, 0)}% of th
 display(Markdown("Three things stand out.\n\n" + "\n".join([opened, structured, centre])))
 
 # %% [markdown]
-# ## 8.6 Right and wrong
+# ## 8.6 Maps over training
+#
+# The keras-io example says that its gate pictures "get better as training goes on", but it shows them at
+# one epoch. The shipped run kept the maps of twenty fixed test images, the first two of each class (chosen
+# before training, so the choice cannot depend on what the model gets right: `snapshots.fixed_indices`), at
+# the end of its epochs. A callback, `snapshots.MapSnapshots`, reads them from the moving average of the
+# weights (the weights that are validated and shipped) and stores their panels in one small `.npz` beside
+# the log, so no checkpoint per epoch is needed. The package ships a spread of the epochs
+# (`snapshots.spread_epochs`): every epoch at first, where the maps change fastest, then every tenth, and the
+# last.
+
+# %%
+from focal_utils import snapshots
+
+snap = snapshots.load_snapshots(pretrained.snapshots_path())
+kept = [int(e) + 1 for e in snap["epochs"]]  # 1-based, as the log prints them
+print(f"{len(snap['images'])} images ({', '.join(data.CLASS_NAMES[c] for c in snap['labels'][::2])}: two "
+      f"each), {len(kept)} epochs kept: {kept}; "
+      f"{os.path.getsize(pretrained.snapshots_path()) / 1024:.0f} KB")
+# The last kept epoch is the end of training, so its maps are the shipped model's: computed again now,
+# they must agree with the stored ones to the float16 rounding the file keeps.
+now = interpretation.all_panels(focal_utils.modulation_maps(model, snap["images"]))
+worst = max(float(np.abs(now[k] - snap["panels"][k][-1].astype("float32")).max() / np.abs(now[k]).max())
+            for k in now)
+assert snap["epochs"][-1] + 1 == int(shipped["epochs"]) and worst < 2e-3, (snap["epochs"][-1], worst)
+print(f"the last kept epoch's maps are the shipped model's, to {worst:.0e} of each block's largest value")
+snap_keys = interpretation.last_block_keys(snap["panels"])
+one_each = list(range(0, len(snap["images"]), 2))  # the first image of each class
+
+# %% [markdown]
+# Step through the epochs with the slider: the modulator norm of the last block of each stage (rows) for the
+# first kept image of each class (columns). Each row and image keeps one colour scale over all epochs, so a
+# map that grows, fades or moves shows it.
+
+# %%
+frames = interpretation.plot_snapshot_epochs(snap, snap_keys, one_each,
+                                             titles=[data.CLASS_NAMES[snap["labels"][i]] for i in one_each])
+epoch_slider = FrameStepper(frames, [str(e) for e in kept], description="epoch", value=len(kept) - 1)
+epoch_slider
+
+# %% [markdown]
+# Two numbers say what the slider shows. **Agreement with the end**: for every block, the correlation between
+# an image's modulator-norm map at an epoch and the same image's map at the last epoch, averaged over the
+# twenty images (`snapshots.agreement_with_last`; 1 is the final layout, whatever its scale). **Gate
+# strength**: the mean absolute gate of each focal level (`snapshots.panel_magnitudes`), as in Section 8.5.
+
+# %%
+print(inspect.getsource(snapshots.agreement_with_last))
+
+# %% mystnb={"figure": {"caption": "Left: agreement of each block's modulator-norm maps with their final layout, per kept epoch (mean correlation over the twenty images). Right: mean absolute gate of each focal level in the last block, per kept epoch.", "name": "fig-maps-over-training"}}
+agreement = snapshots.agreement_with_last(snap)
+magnitudes = snapshots.panel_magnitudes(snap)
+fig, (ax_r, ax_g) = plt.subplots(1, 2, figsize=(11, 3.6))
+for key, r in agreement.items():
+    ax_r.plot(kept, r, marker=".", label=interpretation.block_label(key))
+ax_r.set(xscale="log", xlabel="epoch", ylabel="correlation with the last epoch's map")
+ax_r.legend(fontsize=7)
+last_key = list(magnitudes)[-1]
+for p, name in enumerate(snap["names"][:-1]):
+    ax_g.plot(kept, magnitudes[last_key][:, p], marker=".", label=name)
+ax_g.set(xscale="log", xlabel="epoch", ylabel=f"mean |gate|, {interpretation.block_label(last_key)}")
+ax_g.legend(fontsize=7)
+ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200) if t <= kept[-1]] + [kept[-1]]
+for ax in (ax_r, ax_g):
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+fig.tight_layout()
+print(f"{'block':20s} " + " ".join(f"{e:>5d}" for e in kept))
+for key, r in agreement.items():
+    print(f"{interpretation.block_label(key):20s} " + " ".join(f"{v:5.2f}" for v in r))
+
+# %% [markdown] tags=["remove-cell"]
+# *Figure: Left: agreement of each block's modulator-norm maps with their final layout, per kept epoch (mean
+# correlation over the twenty images). Right: mean absolute gate of each focal level in the last block, per
+# kept epoch.*
+
+# %% tags=["remove-input"]
+# The first kept epoch from which a block's agreement stays at 0.9 or more (the last epoch has 1).
+settled = {key: next(e for i, e in enumerate(kept) if np.all(r[i:] >= 0.9)) for key, r in agreement.items()}
+first_key, deep = list(agreement)[0], list(agreement)[-1]
+gates_first, gates_last = magnitudes[deep][0, :-1], magnitudes[deep][-1, :-1]
+order = list(settled.values())
+settle_order = ("from the first block to the last" if order == sorted(order) else
+                "from the last block to the first" if order == sorted(order, reverse=True) else
+                "in no order of depth")
+text = [f"The maps settle {settle_order}: the agreement with the end stays at 0.9 or more from epoch "
+        f"{settled[first_key]} in the first block and from epoch {settled[deep]} in the last "
+        f"({', '.join(f'{interpretation.block_label(k)}: {e}' for k, e in settled.items())})."]
+text.append(f"In the last block the mean absolute gates go " + ", ".join(
+    f"{name.split(' (')[0]} from {a:.2f} to {b:.2f}" for name, a, b in
+    zip(snap["names"][:-1], gates_first, gates_last)) + f" between epochs {kept[0]} and {kept[-1]}.")
+display(Markdown(" ".join(text)))
+
+
+# %% [markdown]
+# ## 8.7 Right and wrong
 #
 # Are the maps different when the model is wrong? We take the test images it misclassifies with the highest
 # confidence (Chapter 7 showed them) and draw the modulator norms the same way.
@@ -374,8 +473,9 @@ ax.set_xlabel(f"share of modulator norm in centre ({interpretation.block_label(l
 ax.set_ylabel("density")
 ax.legend(fontsize=8)
 fig.tight_layout()
-print(f"centre share at {interpretation.block_label(last)}: correct {centre_trained[last][right_mask].mean():.1%}, "
-      f"wrong {centre_trained[last][~right_mask].mean():.1%}")
+right_share = centre_trained[last][right_mask].mean() * 100
+wrong_share = centre_trained[last][~right_mask].mean() * 100
+print(f"centre share at {interpretation.block_label(last)}: correct {right_share:.1f}%, wrong {wrong_share:.1f}%")
 
 # %% [markdown] tags=["remove-cell"]
 # *Figure: Share of the modulator norm in the image centre at the last block of stage 1 (the last map fine
@@ -387,8 +487,6 @@ ANIMALS = {"bird", "cat", "deer", "dog", "frog", "horse"}
 pairs = [(data.CLASS_NAMES[y_test[i]], data.CLASS_NAMES[predictions[i]]) for i in worst]
 among = [f"{true} for {predicted}" for true, predicted in pairs if {true, predicted} <= ANIMALS]
 others = [f"{true} for {predicted}" for true, predicted in pairs if not {true, predicted} <= ANIMALS]
-right_share = centre_trained[last][right_mask].mean() * 100
-wrong_share = centre_trained[last][~right_mask].mean() * 100
 text = [f"Of the {len(worst)} most confident mistakes, {len(among)} take an animal for another animal"
         + (f" ({', '.join(among)})" if among else "")
         + (f"; {'the other is' if len(others) == 1 else 'the others are'} {', '.join(others)}"
@@ -405,11 +503,12 @@ else:
 display(Markdown(" ".join(text)))
 
 # %% [markdown]
-# In the figure, look at stages 0 and 1: the maps of the mistakes lie on the animal or object, as they do
-# for the correct images of Section 8.4.
+# In the figure, look at stages 0 and 1: for five of the six mistakes the maps lie on the animal or object,
+# as they do for the correct images of Section 8.4 (for the ship, on its red mast). The exception is the
+# cat taken for a bird: its stage-0 map picks out the yellow flowers around the cat.
 
 # %% [markdown]
-# ## 8.7 Gates by class
+# ## 8.8 Gates by class
 #
 # Finally, do the classes use the focal levels differently? We average the gates per class over the 100
 # sampled images of each class, for every stage.
@@ -449,7 +548,7 @@ if order[-1] == sky:  # the class with the largest uniform background leads
 display(Markdown(" ".join(text)))
 
 # %% [markdown]
-# ## 8.8 The explorer
+# ## 8.9 The explorer
 #
 # The figures above fix one choice of image, block and map. The explorer below lets you change all of them:
 # the **image** (six test images: three right, three wrong), the **block**, the **map** (either gate level,
@@ -503,7 +602,10 @@ display(Markdown("\n".join([
     f"{high[0]} and lowest for {low[0]}.",
     "- The modulator norm shows where context is injected, on or around objects; its share in the image "
     + ("centre changes little with training or with mistakes, so it is not a saliency map." if little else
-       "centre moves with training or with mistakes (Sections 8.5 and 8.6), but context is not saliency."),
+       "centre moves with training or with mistakes (Sections 8.5 and 8.7), but context is not saliency."),
+    f"- Over the shipped run the maps settle {settle_order} (Section 8.6): each block's maps agree with their "
+    f"final layout (correlation 0.9 or more) from epoch {settled[first_key]} in the first block and from epoch "
+    f"{settled[deep]} in the last, of {kept[-1]}.",
     "- A static explorer (precomputed frames in `Stack`s linked to sliders) works in the HTML book with no "
     "kernel and no network; the live one recomputes in Colab."])))
 
