@@ -406,7 +406,7 @@ for p, name in enumerate(snap["names"][:-1]):
     ax_g.plot(kept, magnitudes[last_key][:, p], marker=".", label=name)
 ax_g.set(xscale="log", xlabel="epoch", ylabel=f"mean |gate|, {interpretation.block_label(last_key)}")
 ax_g.legend(fontsize=7)
-ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200) if t <= kept[-1]] + [kept[-1]]
+ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200) if t < kept[-1] / 1.5] + [kept[-1]]  # apart on a log axis
 for ax in (ax_r, ax_g):
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
